@@ -1,0 +1,59 @@
+//! The task interface shared by the host's built-in tasks, the MuJoCo tasks
+//! and the firmware's plant.
+
+use rand_core::RngCore;
+
+/// What actions a task accepts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ActionSpace<const A: usize> {
+    /// A box of real-valued actions; the policy's samples are clipped to it.
+    Continuous {
+        /// Lower bound per action dimension.
+        low: [f32; A],
+        /// Upper bound per action dimension.
+        high: [f32; A],
+    },
+    /// `A` discrete choices. The action passed to [`Env::step`] is one-hot;
+    /// a task uses the index of the largest entry.
+    Discrete,
+}
+
+/// The outcome of one [`Env::step`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step<const O: usize> {
+    /// Observation after the step.
+    pub obs: [f32; O],
+    /// Reward for the step.
+    pub reward: f32,
+    /// The episode ended in a terminal state (no bootstrapping past it).
+    pub terminated: bool,
+    /// The episode was cut by the time limit (bootstrap from `obs`).
+    pub truncated: bool,
+}
+
+/// A task with `O` observations and `A` action dimensions.
+///
+/// Tasks own their time limit: a step that reaches it reports
+/// `truncated = true`. After `terminated` or `truncated` the caller must call
+/// [`Env::reset`] before stepping again.
+pub trait Env<const O: usize, const A: usize> {
+    /// The action space (constant for a task).
+    fn action_space(&self) -> ActionSpace<A>;
+    /// Starts a new episode and returns its first observation.
+    fn reset<R: RngCore + ?Sized>(&mut self, rng: &mut R) -> [f32; O];
+    /// Applies `action` for one control period.
+    fn step(&mut self, action: &[f32; A]) -> Step<O>;
+}
+
+/// Index of the largest entry (first on ties); how discrete tasks read a
+/// one-hot action.
+pub fn argmax<const A: usize>(v: &[f32; A]) -> usize {
+    let mut best = 0;
+    for i in 1..A {
+        if v[i] > v[best] {
+            best = i;
+        }
+    }
+    best
+}

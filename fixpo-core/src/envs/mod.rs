@@ -1,0 +1,1 @@
+//! Classic control tasks with Gymnasium's definitions.

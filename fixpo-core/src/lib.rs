@@ -1,0 +1,15 @@
+//! # fixpo-core
+//!
+//! FixPO (Fixup Policy Optimization, arXiv 2312.05405) without an allocator:
+//! fixed-size tanh MLP policies and value functions, closed-form KL
+//! divergences, the β controller, the fixup phase and the policy file format.
+//! The same code trains on a desktop and fine-tunes on a Cortex-M4F.
+#![cfg_attr(not(any(test, feature = "std")), no_std)]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod env;
+pub mod envs;
+pub mod rng;
+
+pub use env::{ActionSpace, Env, Step};

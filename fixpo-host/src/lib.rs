@@ -1,0 +1,1 @@
+//! fixpo host library.
