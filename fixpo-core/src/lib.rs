@@ -8,8 +8,23 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod dist;
 pub mod env;
 pub mod envs;
+pub mod fixpo;
+pub mod gae;
+pub mod linalg;
+pub mod mlp;
+pub mod norm;
+pub mod optim;
+pub mod params;
+pub mod policy;
 pub mod rng;
 
+pub use dist::PolicyKind;
 pub use env::{ActionSpace, Env, Step};
+pub use fixpo::{Algo, Backend, Config, Serial, Trainer, Transition, UpdateError, UpdateReport};
+pub use mlp::{Mlp, MlpCache};
+pub use norm::RunningMeanStd;
+pub use params::Params;
+pub use policy::{Policy, Value};
