@@ -208,6 +208,11 @@ def main() -> None:
     args = ap.parse_args()
 
     out = _redirect_stdout()
+    import mujoco
+
+    # Route MuJoCo warnings to stderr; this also stops MuJoCo from writing
+    # MUJOCO_LOG.TXT into the current directory.
+    mujoco.set_mju_user_warning(lambda msg: print(f"MuJoCo warning: {msg}", file=sys.stderr))
     cases = _read_cases(sys.stdin.read())
     for i, case in enumerate(cases):
         run_case(out, i, case, args.task, args.seed, args.info, args.continue_after_done)
