@@ -61,6 +61,24 @@ pub fn gae(
     if adv.len() != steps.len() || ret.len() != steps.len() {
         return Err(GaeError::LengthMismatch);
     }
+    gae_with(steps, gamma, lambda, |i, a, r| {
+        adv[i] = a;
+        ret[i] = r;
+    })
+}
+
+/// Like [`gae`], handing each step's `(index, advantage, return)` to `write`
+/// (newest first) instead of filling slices.
+///
+/// # Errors
+/// [`GaeError::NonFinite`] if any input is NaN or infinite (`write` is then
+/// never called).
+pub fn gae_with(
+    steps: &[GaeStep],
+    gamma: f32,
+    lambda: f32,
+    mut write: impl FnMut(usize, f32, f32),
+) -> Result<(), GaeError> {
     if steps.iter().any(|s| {
         !(s.reward.is_finite() && s.value.is_finite() && (s.terminated || s.next_value.is_finite()))
     }) {
@@ -81,8 +99,7 @@ pub fn gae(
             gamma * lambda * next_adv
         };
         next_adv = delta + carry;
-        adv[i] = next_adv;
-        ret[i] = next_adv + s.value;
+        write(i, next_adv, next_adv + s.value);
     }
     Ok(())
 }

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod actor;
 pub mod dist;
 pub mod env;
 pub mod envs;
@@ -20,7 +21,9 @@ pub mod optim;
 pub mod params;
 pub mod policy;
 pub mod rng;
+pub mod rollout;
 
+pub use actor::Actor;
 pub use dist::PolicyKind;
 pub use env::{ActionSpace, Env, Step};
 pub use fixpo::{Algo, Backend, Config, Serial, Trainer, Transition, UpdateError, UpdateReport};
