@@ -49,6 +49,12 @@ fn main() {
             bytes
         }
     };
+    // An empty build places nothing in the region (no ELF segment there), so
+    // it reads as erased and a loader can write the region without overlap.
+    println!("cargo::rustc-check-cfg=cfg(fixpo_policy_built)");
+    if !bytes.is_empty() {
+        println!("cargo:rustc-cfg=fixpo_policy_built");
+    }
     write_if_changed(&out.join("policy.bin"), &bytes);
     write_if_changed(
         &out.join("policy_len.rs"),

@@ -5,7 +5,8 @@
 //! words (`scripts/firmware.sh run -- WORD...`):
 //! - `policy=PATH`: read the policy from a host file instead of the flashed
 //!   region (no rebuild needed);
-//! - `bench=N`: run N control steps (for instruction counting).
+//! - `bench=N`: run N control steps (for instruction counting);
+//! - `panic`: panic on purpose, to check that failures reach the host.
 //!
 //! On the host this crate builds as a stub, so `cargo test` and `cargo
 //! clippy` work at the workspace root.
@@ -39,6 +40,7 @@ mod app {
     struct Options<'a> {
         policy_path: Option<&'a str>,
         bench: Option<u32>,
+        panic: bool,
     }
 
     fn parse(cmdline: &str) -> Options<'_> {
@@ -51,6 +53,8 @@ mod app {
                     Ok(n) => o.bench = Some(n),
                     Err(_) => defmt::warn!("ignoring bad bench count {=str}", n),
                 }
+            } else if word == "panic" {
+                o.panic = true;
             } else if word != "fixpo" {
                 defmt::warn!("ignoring unknown argument {=str}", word);
             }
@@ -152,6 +156,10 @@ mod app {
             defmt::info!("bench: {=u32} control steps", n);
             let sum = control::bench(&mut actor, n);
             defmt::info!("bench done (checksum {=f32})", sum);
+        }
+
+        if options.panic {
+            panic!("panic requested on the command line");
         }
 
         defmt::info!("fixpo firmware done");

@@ -3,9 +3,10 @@
 //! Layout at `__policy_region_start` (see memory.x): u32 magic `"FXPR"`,
 //! u32 length (little-endian), then that many bytes of the policy file
 //! (fixpo-core's format, which carries its own CRC). The build places the
-//! file named by `FIXPO_POLICY` there; a flasher may later rewrite the
-//! region in place, so it is read back through the linker symbols rather
-//! than through the static the compiler knows.
+//! file named by `FIXPO_POLICY` there (without one it places nothing, and
+//! the region reads as erased); a flasher may later rewrite the region in
+//! place, so it is read back through the linker symbols rather than through
+//! the static the compiler knows.
 
 include!(concat!(env!("OUT_DIR"), "/policy_len.rs"));
 
@@ -13,6 +14,7 @@ include!(concat!(env!("OUT_DIR"), "/policy_len.rs"));
 pub const MAGIC: [u8; 4] = *b"FXPR";
 const HEADER: usize = 8;
 
+#[cfg(fixpo_policy_built)]
 #[repr(C, align(4))]
 struct Image<const N: usize> {
     magic: [u8; 4],
@@ -20,6 +22,7 @@ struct Image<const N: usize> {
     bytes: [u8; N],
 }
 
+#[cfg(fixpo_policy_built)]
 #[unsafe(link_section = ".policy")]
 #[used]
 static IMAGE: Image<POLICY_LEN> = Image {
@@ -62,7 +65,8 @@ pub fn read() -> Region {
     let (start, size) = region_bounds();
     // SAFETY: memory.x reserves [start, start + size) for this region; it is
     // mapped, 4-byte aligned and never written while we run; `IMAGE` (kept
-    // by `#[used]` and KEEP) initialises its start. The slice comes from the
+    // by `#[used]` and KEEP), a flasher, or nothing (erased) initialises it.
+    // The slice comes from the
     // linker symbol, not from `IMAGE`, so the compiler cannot assume this
     // build's bytes are what a flasher left there.
     let region: &'static [u8] = unsafe { core::slice::from_raw_parts(start as *const u8, size) };

@@ -1,0 +1,258 @@
+#!/usr/bin/env bash
+# Build the fixpo firmware for thumbv7em-none-eabihf (Cortex-M4F), report its
+# flash/RAM use, run it on QEMU's mps2-an386 and decode its defmt output.
+#
+#   scripts/firmware.sh [run|build|size|count|profile|test] [OPTIONS] [-- FIRMWARE_ARG...]
+#
+# Commands:
+#   run      (default) build, print sizes, boot in QEMU, decode defmt; exits
+#            with the firmware's status (0 ok, 1 failure/panic, 124 timeout)
+#   build    build and print sizes
+#   size     print sizes of the last build
+#   count    instructions executed: runs `bench=0` and `bench=N` under QEMU's
+#            one-instruction-per-TB exec trace; prints totals and
+#            (total_N - total_0) / N per control step
+#   profile  like count for one run, plus executed instructions per function
+#            (exclusive of callees, after inlining)
+#   test     host checks of the firmware workspace: cargo test, clippy, fmt
+#
+# Options:
+#   --policy FILE       build FILE into the .policy flash region (FIXPO_POLICY)
+#   --host-policy FILE  let the firmware read FILE from the host at run time
+#                       (semihosting; no rebuild)
+#   --flash-policy FILE write FILE into the policy region at boot, as a
+#                       flasher would (QEMU loader device; no rebuild; not
+#                       with --policy, whose bytes occupy the region)
+#   --debug             dev profile (default: release)
+#   --route R           toolchain: auto (default) | rustup | debian
+#   --timeout S         QEMU timeout in seconds (default 60)
+#   --bench N           steps for `count`/`profile` (default 1000)
+#   --features F        cargo features; --no-default-features likewise
+#   --env KEY=VALUE     extra environment for build and run (repeatable),
+#                       e.g. --env DEFMT_LOG=debug
+#   -- ARG...           words for the firmware's semihosting command line
+#
+# Toolchain routes: `rustup` when `rustup target list --installed` has
+# thumbv7em-none-eabihf (plain cargo, rust-lld). Otherwise `debian`: Debian's
+# /usr/bin/cargo + /usr/bin/rustc 1.96 with RUSTC_BOOTSTRAP=1 and
+# -Zbuild-std=core (library sources from rust-web-src), linked by ld.lld.
+# scripts/setup-firmware-toolchain.sh installs either.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+fw=$here/firmware
+target=thumbv7em-none-eabihf
+
+die() { printf 'firmware.sh: %s\n' "$*" >&2; exit 2; }
+note() { printf 'firmware.sh: %s\n' "$*" >&2; }
+
+cmd=run
+case ${1:-} in
+    run | build | size | count | profile | test) cmd=$1; shift ;;
+    -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+esac
+
+policy=""
+host_policy=""
+flash_policy=""
+profile=release
+route=${FIXPO_FW_ROUTE:-auto}
+timeout_s=60
+bench=1000
+cargo_flags=()
+fw_args=()
+while [[ $# -gt 0 ]]; do
+    case $1 in
+        --policy)
+            [[ -f ${2:-} ]] || die "--policy: no such file '${2:-}'"
+            policy=$(realpath "$2"); shift 2 ;;
+        --host-policy)
+            [[ -f ${2:-} ]] || die "--host-policy: no such file '${2:-}'"
+            host_policy=$(realpath "$2"); shift 2 ;;
+        --flash-policy)
+            [[ -f ${2:-} ]] || die "--flash-policy: no such file '${2:-}'"
+            flash_policy=$(realpath "$2"); shift 2 ;;
+        --debug) profile=dev; shift ;;
+        --release) profile=release; shift ;;
+        --route) route=${2:?}; shift 2 ;;
+        --timeout) timeout_s=${2:?}; shift 2 ;;
+        --bench) bench=${2:?}; shift 2 ;;
+        --features) cargo_flags+=(--features "${2:?}"); shift 2 ;;
+        --no-default-features) cargo_flags+=(--no-default-features); shift ;;
+        --env) [[ ${2:-} == *=* ]] || die "--env needs KEY=VALUE"; export "${2?}"; shift 2 ;;
+        --) shift; fw_args+=("$@"); break ;;
+        *) die "unknown argument '$1' (see --help)" ;;
+    esac
+done
+[[ -n $host_policy ]] && fw_args+=("policy=$host_policy")
+[[ -n $policy && -n $flash_policy ]] && die "--policy and --flash-policy both fill the region: pick one"
+
+profile_dir=$([[ $profile == dev ]] && echo debug || echo release)
+elf=$fw/target/$target/$profile_dir/fixpo-firmware
+
+pick_route() {
+    if [[ $route == auto ]]; then
+        if command -v rustup >/dev/null 2>&1 \
+            && rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+            route=rustup
+        elif [[ -x /usr/bin/cargo && -x /usr/bin/rustc && -d /usr/lib/rustlib/src/rust/library ]]; then
+            route=debian
+        else
+            die "no toolchain for $target: run scripts/setup-firmware-toolchain.sh"
+        fi
+    fi
+}
+
+build() {
+    pick_route
+    export FIXPO_POLICY=$policy
+    export DEFMT_LOG=${DEFMT_LOG:-info}
+    local flags=(--target "$target" --profile "$profile" "${cargo_flags[@]}")
+    note "building ($route route, $profile, DEFMT_LOG=$DEFMT_LOG, policy: ${policy:-none})"
+    case $route in
+        rustup)
+            (cd "$fw" && cargo build "${flags[@]}") ;;
+        debian)
+            command -v ld.lld >/dev/null 2>&1 || die "ld.lld missing: run scripts/setup-firmware-toolchain.sh"
+            # RUSTC/RUSTDOC: a rustup shim earlier on PATH must not be used.
+            (cd "$fw" && RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
+                CARGO_TARGET_THUMBV7EM_NONE_EABIHF_LINKER=ld.lld \
+                /usr/bin/cargo build -Zbuild-std=core "${flags[@]}") ;;
+        *) die "unknown route '$route' (auto, rustup, debian)" ;;
+    esac
+}
+
+size_tool() {
+    local t
+    for t in llvm-size rust-size arm-none-eabi-size; do
+        command -v "$t" >/dev/null 2>&1 && { echo "$t"; return; }
+    done
+    ls /usr/bin/llvm-size-* 2>/dev/null | head -n1
+}
+
+sizes() {
+    [[ -f $elf ]] || die "no ELF at $elf: build first"
+    local tool
+    tool=$(size_tool)
+    [[ -n $tool ]] || die "no size tool: run scripts/setup-firmware-toolchain.sh"
+    echo "== size ($tool -A $elf)"
+    # Sections that occupy memory (address != 0, or the vector table).
+    "$tool" -A "$elf" | awk '
+        NR <= 2 { print; next }
+        $1 == "Total" { next }
+        ($3 != 0 || $1 == ".vector_table") && $2 > 0 { print }
+        $1 ~ /^\.(vector_table|text|rodata|data|gnu\.sgstubs)$/ { code += $2 }
+        $1 == ".data" { data = $2 }
+        $1 == ".policy" { pol = $2 }
+        $1 ~ /^\.(bss|uninit)$/ { bss += $2 }
+        END {
+            printf "flash: %d B (vectors+code+rodata %d, .data init %d) + policy region %d B used\n", code, code - data, data, pol
+            printf "RAM:   %d B static (.data %d + .bss/.uninit %d), stack not included\n", data + bss, data, bss
+        }'
+}
+
+# Policy region base and size: keep in step with firmware/memory.x.
+policy_region_addr=0x003F0000
+policy_region_bytes=65536
+
+run_qemu() {
+    local extra=${FIXPO_QEMU_EXTRA:-} tmp=""
+    if [[ -n $flash_policy ]]; then
+        # Emulate a flasher: region = "FXPR", u32 LE length, file bytes.
+        local len
+        len=$(stat -c %s "$flash_policy")
+        ((len <= policy_region_bytes - 8)) || die "--flash-policy: $len bytes exceed the region"
+        tmp=$(mktemp -d)
+        {
+            printf 'FXPR'
+            printf "$(printf '\\x%02x\\x%02x\\x%02x\\x%02x' \
+                $((len & 255)) $((len >> 8 & 255)) $((len >> 16 & 255)) $((len >> 24 & 255)))"
+            cat "$flash_policy"
+        } >"$tmp/region.bin"
+        # The ELF (built without --policy) has nothing in the region.
+        extra+=" -device loader,file=$tmp/region.bin,addr=$policy_region_addr,force-raw=on"
+    fi
+    local status=0
+    FIXPO_QEMU_EXTRA=$extra FIXPO_QEMU_TIMEOUT=$timeout_s "$fw/qemu-run.sh" "$elf" "$@" || status=$?
+    [[ -z $tmp ]] || rm -rf "$tmp"
+    return "$status"
+}
+
+# Runs the firmware with an exec trace of one instruction per TB and prints
+# the number of executed instructions (stdout). With $1 = per-function, also
+# writes "count symbol" lines to $2.
+count_run() {
+    local mode=$1 out=$2
+    shift 2
+    local dir fifo accel qv
+    dir=$(mktemp -d)
+    fifo=$dir/exec.fifo
+    mkfifo "$fifo"
+    qv=$(qemu-system-arm --version | sed -n 's/.*version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+    # QEMU >= 8.1 spells -singlestep as -accel tcg,one-insn-per-tb=on.
+    if read -r maj min <<<"$qv" && ((maj > 8 || (maj == 8 && min >= 1))); then
+        accel="-accel tcg,one-insn-per-tb=on"
+    else
+        accel="-singlestep"
+    fi
+    # Stream the trace through awk instead of a multi-GB log file. Each line
+    # is one executed instruction: "Trace N: HOSTPTR [flags/PC/...] SYMBOL".
+    awk -v mode="$mode" -v out="$out" '
+        /^Trace/ { n++; if (mode == "per-function") f[$NF]++ }
+        END {
+            print n + 0 > (out "/total")
+            if (mode == "per-function") for (s in f) print f[s], s > (out "/functions")
+        }' <"$fifo" &
+    local awk_pid=$!
+    local status=0
+    FIXPO_QEMU_EXTRA="$accel -d exec,nochain -D $fifo" run_qemu "$@" >"$out/log" 2>&1 || status=$?
+    # If QEMU died before opening the trace, awk still waits on the fifo.
+    if kill -0 "$awk_pid" 2>/dev/null; then
+        timeout 5 sh -c ': >"$1"' sh "$fifo" || true
+    fi
+    wait "$awk_pid" || true
+    rm -rf "$dir"
+    return "$status"
+}
+
+cmd_count() {
+    local work0 workn
+    work0=$(mktemp -d)
+    workn=$(mktemp -d)
+    count_run total "$work0" "${fw_args[@]}" bench=0 || { cat "$work0/log"; die "bench=0 run failed"; }
+    count_run total "$workn" "${fw_args[@]}" "bench=$bench" || { cat "$workn/log"; die "bench=$bench run failed"; }
+    cat "$workn/log"
+    local t0 tn
+    t0=$(<"$work0/total")
+    tn=$(<"$workn/total")
+    echo "== executed instructions (QEMU exec trace, one instruction per TB)"
+    echo "bench=0:      $t0"
+    echo "bench=$bench: $tn"
+    awk -v a="$t0" -v b="$tn" -v n="$bench" 'BEGIN { if (n > 0) printf "per control step: %.1f\n", (b - a) / n }'
+    rm -rf "$work0" "$workn"
+}
+
+cmd_profile() {
+    local work
+    work=$(mktemp -d)
+    count_run per-function "$work" "${fw_args[@]}" "bench=$bench" || { cat "$work/log"; die "run failed"; }
+    cat "$work/log"
+    echo "== executed instructions: $(<"$work/total") total; top functions (exclusive):"
+    local demangle=cat
+    command -v llvm-cxxfilt >/dev/null 2>&1 && demangle=llvm-cxxfilt
+    sort -rn "$work/functions" | head -n 25 | "$demangle"
+    rm -rf "$work"
+}
+
+cmd_test() {
+    (cd "$fw" && cargo fmt --all -- --check && cargo test && cargo clippy --all-targets -- -D warnings)
+}
+
+case $cmd in
+    build) build; sizes ;;
+    size) sizes ;;
+    run) build; sizes; echo "== QEMU mps2-an386"; run_qemu "${fw_args[@]}" ;;
+    count) build; sizes; cmd_count ;;
+    profile) build; sizes; cmd_profile ;;
+    test) cmd_test ;;
+esac
