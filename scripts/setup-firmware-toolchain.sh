@@ -25,9 +25,10 @@ if command -v rustup >/dev/null 2>&1 \
     && rustup target list --installed 2>/dev/null | grep -qx thumbv7em-none-eabihf; then
     log "rustup target thumbv7em-none-eabihf installed; Debian rustc not needed"
 else
-    # Try the rustup target first (works where the network allows it).
+    # Try the rustup target first; where rustup cannot download, it fails
+    # quickly (or times out) and the Debian route is installed instead.
     if command -v rustup >/dev/null 2>&1 \
-        && timeout 120 rustup target add thumbv7em-none-eabihf >/dev/null 2>&1; then
+        && timeout 60 rustup target add thumbv7em-none-eabihf >/dev/null 2>&1; then
         log "added rustup target thumbv7em-none-eabihf"
     else
         for p in rustc-web cargo-web rust-web-src lld; do
@@ -57,7 +58,12 @@ if command -v defmt-print >/dev/null 2>&1 || [[ -x "${CARGO_HOME:-$HOME/.cargo}/
     log "defmt-print present"
 else
     log "installing defmt-print (cargo install --locked)"
-    cargo install defmt-print --locked
+    if command -v cargo >/dev/null 2>&1; then
+        cargo install defmt-print --locked
+    else
+        # Debian route without rustup: Debian's cargo and rustc.
+        RUSTC=/usr/bin/rustc /usr/bin/cargo install defmt-print --locked
+    fi
 fi
 
 log "done"
