@@ -9,7 +9,7 @@ pub const ACT: usize = 1;
 
 /// Anything that maps an observation to an action every control tick.
 /// Must not fail: inputs were validated when the policy was loaded.
-pub trait Actor {
+pub trait ActionSource {
     /// Writes the action for `obs` into `action`.
     fn act(&mut self, obs: &[f32; OBS], action: &mut [f32; ACT]);
 }
@@ -17,16 +17,17 @@ pub trait Actor {
 /// The fallback when no valid policy is present: always zero torque.
 pub struct ZeroAction;
 
-impl Actor for ZeroAction {
+impl ActionSource for ZeroAction {
     fn act(&mut self, _obs: &[f32; OBS], action: &mut [f32; ACT]) {
         *action = [0.0; ACT];
     }
 }
 
 // HOOK(fixpo-core): decode the policy bytes with fixpo-core's file decoder
-// into a `Policy<OBS, HID, ACT>` (typed error → log it and keep ZeroAction),
-// and implement `Actor` for it with the deterministic mean action, clamped to
-// the file's action bounds.
+// into a `fixpo_core::Actor<OBS, HID, ACT>` (policy + observation
+// normalisation + action bounds); on a typed error, log it and keep
+// ZeroAction. Implement `ActionSource` for it with the deterministic mean
+// action, clipped to the file's bounds.
 //
 // HOOK(fixpo-core): adaptation. Collect `heapless` rollouts of
 // `Transition<OBS, ACT>` from the plant (fixpo-plant's encoder/motor), then
@@ -36,7 +37,7 @@ impl Actor for ZeroAction {
 /// Runs `actor` `n` times on a fixed observation; the work per call is what
 /// `scripts/firmware.sh count` measures by differencing `bench=N` and
 /// `bench=0`.
-pub fn bench(actor: &mut impl Actor, n: u32) -> f32 {
+pub fn bench(actor: &mut impl ActionSource, n: u32) -> f32 {
     let obs = core::hint::black_box([1.0f32, 0.0, 0.0]);
     let mut action = [0.0f32; ACT];
     let mut sum = 0.0;

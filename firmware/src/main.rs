@@ -149,7 +149,7 @@ mod app {
             None => defmt::info!("no policy: using zero action"),
         }
         let mut action = [0.0f32; control::ACT];
-        control::Actor::act(&mut actor, &[1.0, 0.0, 0.0], &mut action);
+        control::ActionSource::act(&mut actor, &[1.0, 0.0, 0.0], &mut action);
         defmt::info!("action at upright rest: {}", action);
 
         if let Some(n) = options.bench {
