@@ -865,6 +865,10 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
             &mut self.grad_value,
             cfg.max_grad_norm,
         );
+        if !gn.is_finite() {
+            // Finite entries whose squares overflow: no usable direction.
+            return Err(UpdateError::NonFiniteGradient);
+        }
         self.policy_opt
             .step(&mut self.policy, &self.grad_policy, cfg.lr, &cfg.adam);
         if with_value {
