@@ -5,7 +5,7 @@
 //! `j`), so the forward pass is a sequence of `axpy`s and the weight gradient
 //! is an outer product, both free of reductions and easy to vectorise.
 
-use crate::linalg::{axpy, dot};
+use crate::linalg::{axpy, dot, tanh_inplace};
 use crate::params::Params;
 use crate::rng;
 use rand_core::RngCore;
@@ -86,12 +86,12 @@ impl<const I: usize, const H: usize, const O: usize> Mlp<I, H, O> {
         for j in 0..I {
             axpy(&mut cache.h1, x[j], &self.w1[j]);
         }
-        cache.h1.iter_mut().for_each(|h| *h = libm::tanhf(*h));
+        tanh_inplace(&mut cache.h1);
         cache.h2 = self.b2;
         for j in 0..H {
             axpy(&mut cache.h2, cache.h1[j], &self.w2[j]);
         }
-        cache.h2.iter_mut().for_each(|h| *h = libm::tanhf(*h));
+        tanh_inplace(&mut cache.h2);
         let mut y = self.b3;
         for j in 0..H {
             axpy(&mut y, cache.h2[j], &self.w3[j]);
