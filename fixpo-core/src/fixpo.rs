@@ -612,9 +612,9 @@ pub struct Trainer<const O: usize, const H: usize, const A: usize> {
     pub beta_opt: ScalarAdam,
     /// Which parameters the update may change.
     pub scope: TrainScope,
-    // Scratch: π_old, the candidate before backtracking, V_old, gradients.
+    // Scratch: π_old, V_old, gradients (the policy gradient buffer also
+    // holds the candidate while backtracking, when no gradient is live).
     old_policy: Policy<O, H, A>,
-    cand_policy: Policy<O, H, A>,
     old_value: Value<O, H>,
     grad_policy: Policy<O, H, A>,
     grad_value: Value<O, H>,
@@ -654,7 +654,6 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
             beta_opt: ScalarAdam::NEW,
             scope: TrainScope::All,
             old_policy: Policy::zero(kind),
-            cand_policy: Policy::zero(kind),
             old_value: Value::ZERO,
             grad_policy: Policy::zero(kind),
             grad_value: Value::ZERO,
@@ -967,11 +966,12 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         backend: &mut B,
         rep: &mut UpdateReport,
     ) {
-        self.cand_policy = self.policy;
+        // The gradient buffer is idle here; it holds the candidate θ.
+        self.grad_policy = self.policy;
         let mut t = 1.0f32;
         for _ in 0..cfg.max_backtracks {
             t *= 0.5;
-            self.policy.set_lerp(&self.old_policy, &self.cand_policy, t);
+            self.policy.set_lerp(&self.old_policy, &self.grad_policy, t);
             if self.batch_kl(batch, cfg, backend).max_kl <= cfg.eps_kl {
                 rep.backtrack_t *= t;
                 return;
