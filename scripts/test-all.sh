@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs everything the tests need on a fresh machine (idempotent) and runs
+# every test: formatting, lints, the workspace tests (MuJoCo tasks included,
+# with the conformance tests against Gymnasium), the no_std build of
+# fixpo-core for Cortex-M4F, the firmware's host tests and its QEMU test.
+#
+#   scripts/test-all.sh            # everything
+#   FIXPO_SKIP_SETUP=1 scripts/test-all.sh   # skip the installs
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+step() { printf '\n==== %s\n' "$*"; }
+
+if [ "${FIXPO_SKIP_SETUP:-0}" != 1 ]; then
+  step "setup: Cortex-M toolchain, QEMU, defmt-print"
+  scripts/setup-firmware-toolchain.sh
+  step "setup: MuJoCo 3.17.0 library and Gymnasium 1.4.0 models (cache outside git)"
+  scripts/setup-mujoco.sh
+  step "setup: Python venv with gymnasium 1.4.0 + mujoco 3.17.0 for conformance tests"
+  scripts/setup-venv.sh >/dev/null
+fi
+# shellcheck disable=SC1091
+source "${FIXPO_CACHE:-$root/.cache/mujoco}/env.sh"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (workspace, all targets, MuJoCo feature on) -D warnings"
+cargo clippy --workspace --all-targets --features fixpo-host/mujoco -- -D warnings
+
+step "cargo test (workspace, MuJoCo feature on)"
+cargo test --workspace --features fixpo-host/mujoco
+
+step "fixpo-core for thumbv7em-none-eabihf: no std, no alloc, each feature; size probe"
+scripts/build-core-thumb.sh
+
+step "firmware: host tests of the board-independent crates, clippy"
+(cd firmware && cargo test && cargo clippy --all-targets -- -D warnings)
+
+step "all tests passed"
