@@ -817,7 +817,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
 
         // Final trust-region statistics over the whole batch.
         let st = self.batch_kl(batch, cfg, backend);
-        if cfg.fixup_enabled() && !(st.max_kl <= cfg.eps_kl) {
+        if cfg.fixup_enabled() && !within_bound(st.max_kl, cfg.eps_kl) {
             // Only reachable if the last fixup phase had to backtrack and
             // then a later epoch moved again; enforce once more.
             self.backtrack(batch, cfg, backend, &mut rep);
@@ -980,6 +980,14 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         self.policy = self.old_policy;
         rep.backtrack_t = 0.0;
     }
+}
+
+/// `kl ≤ eps`, with NaN counting as a violation.
+fn within_bound(kl: f32, eps: f32) -> bool {
+    matches!(
+        kl.partial_cmp(&eps),
+        Some(core::cmp::Ordering::Less | core::cmp::Ordering::Equal)
+    )
 }
 
 fn adv_moments<const O: usize, const A: usize>(mb: &[Transition<O, A>]) -> (f32, f32) {

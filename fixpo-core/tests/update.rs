@@ -180,7 +180,8 @@ fn ablations_can_leave_the_trust_region_fixpo_cannot() {
 
 #[test]
 fn non_finite_inputs_are_refused_and_nothing_changes() {
-    let cases: [(usize, fn(&mut Transition<O, A>)); 5] = [
+    type Poison = fn(&mut Transition<O, A>);
+    let cases: [(usize, Poison); 5] = [
         (3, |t| t.obs[1] = f32::NAN),
         (0, |t| t.advantage = f32::INFINITY),
         (7, |t| t.ret = f32::NAN),
