@@ -5,12 +5,18 @@
 #
 # Toolchain: the rustup target when installed; otherwise Debian's rustc-web
 # with library sources (RUSTC_BOOTSTRAP=1, -Zbuild-std=core), which
-# scripts/setup-firmware-toolchain.sh installs.
+# scripts/setup-firmware-toolchain.sh installs. FIXPO_THUMB_ROUTE=rustup|debian
+# forces one.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=thumbv7em-none-eabihf
 
-if rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+# FIXPO_THUMB_ROUTE=rustup|debian forces a route (default: auto).
+route=${FIXPO_THUMB_ROUTE:-auto}
+if [ "$route" = auto ]; then
+  if rustup target list --installed 2>/dev/null | grep -qx "$target"; then route=rustup; else route=debian; fi
+fi
+if [ "$route" = rustup ]; then
   cargo=(cargo)
   extra=()
   echo "== toolchain: rustup target $target"
@@ -24,7 +30,7 @@ else
   extra=(-Zbuild-std=core)
   echo "== toolchain: Debian $(/usr/bin/rustc --version) with -Zbuild-std=core"
 fi
-export CARGO_TARGET_DIR="$root/target/thumb"
+export CARGO_TARGET_DIR="$root/target/thumb-$route"
 
 for features in "" "defmt" "serde" "defmt,serde"; do
   echo "== fixpo-core --no-default-features ${features:+--features $features}"
