@@ -17,7 +17,7 @@ use rayon::prelude::*;
 pub const CHUNKS: usize = 8;
 
 /// Minibatches smaller than this run serially (splitting does not pay).
-pub const DEFAULT_PAR_MIN: usize = 128;
+pub const DEFAULT_PAR_MIN: usize = 32;
 
 /// Per-piece gradient buffers.
 #[derive(Clone)]
@@ -148,5 +148,150 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for RayonB
             st.merge(&part.st);
         }
         st
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fixpo_core::PolicyKind;
+    use fixpo_core::fixpo::{Algo, Config, Serial, Trainer};
+    use fixpo_core::rng::{Pcg32, normal};
+
+    fn batch<const O: usize, const A: usize>(
+        n: usize,
+        kind: PolicyKind,
+        rng: &mut Pcg32,
+    ) -> Vec<Transition<O, A>> {
+        (0..n)
+            .map(|i| {
+                let mut t = Transition::<O, A>::ZERO;
+                t.obs = core::array::from_fn(|_| normal(rng));
+                t.action = match kind {
+                    PolicyKind::Gaussian => core::array::from_fn(|_| normal(rng)),
+                    PolicyKind::Categorical => core::array::from_fn(|k| (k == i % A) as u8 as f32),
+                };
+                t.advantage = normal(rng);
+                t.value = normal(rng);
+                t.ret = t.value + t.advantage;
+                t
+            })
+            .collect()
+    }
+
+    fn close(a: f32, b: f32) -> bool {
+        (a - b).abs() <= 1e-4 * (1.0 + a.abs().max(b.abs()))
+    }
+
+    fn params_close<P: Params>(a: &P, b: &P) -> bool {
+        let (mut x, mut y) = (vec![0.0; P::LEN], vec![0.0; P::LEN]);
+        a.write_flat(&mut x);
+        b.write_flat(&mut y);
+        x.iter().zip(&y).all(|(&p, &q)| close(p, q))
+    }
+
+    /// Each kernel on its own, against the serial loop, for minibatch sizes
+    /// below, at and above the threshold and not divisible by the chunks.
+    fn kernels_match<const O: usize, const A: usize>(kind: PolicyKind) {
+        let mut rng = Pcg32::seed_from_u64(11);
+        let mut tr = Trainer::<O, 32, A>::zero(kind, 1.0);
+        tr.init(&mut rng, -0.5, 1.0);
+        let old_ls = tr.policy.log_std;
+        let mut moved = tr.policy;
+        moved.net.b3 = core::array::from_fn(|i| 0.3 + 0.1 * i as f32);
+        moved.log_std = core::array::from_fn(|i| -0.4 + 0.05 * i as f32);
+        let c = Coeffs {
+            algo: Algo::Fixpo,
+            beta: 0.7,
+            vf_coef: 0.5,
+            vf_clip: 0.2,
+            ent_coef: 0.01,
+            clip_ratio: 0.2,
+            adv_mean: 0.0,
+            adv_scale: 1.0,
+        };
+        let mut par = RayonBackend::<O, 32, A>::new(kind);
+        for n in [5usize, 31, 32, 33, 100, 257, 1000] {
+            let mut mb = batch::<O, A>(n, kind, &mut rng);
+            for t in &mut mb {
+                t.old_out = tr.policy.output(&t.obs);
+                t.old_logp = fixpo_core::dist::log_prob(kind, &t.old_out, &old_ls, &t.action);
+            }
+            let (mut gp_s, mut gv_s) = (Policy::zero(kind), Value::ZERO);
+            let (mut gp_p, mut gv_p) = (Policy::zero(kind), Value::ZERO);
+            let ss =
+                Serial.primary_grads(&moved, &tr.value, &old_ls, &mb, n, &c, &mut gp_s, &mut gv_s);
+            let sp =
+                par.primary_grads(&moved, &tr.value, &old_ls, &mb, n, &c, &mut gp_p, &mut gv_p);
+            assert!(
+                params_close(&gp_s, &gp_p) && params_close(&gv_s, &gv_p),
+                "n={n}"
+            );
+            assert_eq!((ss.n, ss.clipped, ss.max_kl), (sp.n, sp.clipped, sp.max_kl));
+            assert!(close(ss.sum_kl, sp.sum_kl) && close(ss.sum_value_loss, sp.sum_value_loss));
+            assert!(close(ss.sum_policy_loss, sp.sum_policy_loss));
+
+            let ks = Serial.kl_stats(&moved, &old_ls, &mb);
+            let kp = par.kl_stats(&moved, &old_ls, &mb);
+            assert_eq!((ks.n, ks.max_kl), (kp.n, kp.max_kl));
+            assert!(close(ks.sum_kl, kp.sum_kl), "n={n}");
+
+            let (mut g_s, mut g_p) = (Policy::zero(kind), Policy::zero(kind));
+            Serial.kl_grads(&moved, &old_ls, &mb, 0.01, &mut g_s);
+            par.kl_grads(&moved, &old_ls, &mb, 0.01, &mut g_p);
+            assert!(params_close(&g_s, &g_p), "n={n}");
+        }
+    }
+
+    #[test]
+    fn kernels_match_serial() {
+        kernels_match::<3, 1>(PolicyKind::Gaussian);
+        kernels_match::<4, 2>(PolicyKind::Categorical);
+    }
+
+    /// A whole update: same report and parameters as the serial backend
+    /// (within float tolerance), and bit-identical for 1 and 2 threads.
+    #[test]
+    fn update_matches_serial_and_ignores_thread_count() {
+        let cfg = Config {
+            minibatch: 256,
+            fixup_minibatch: 512,
+            epochs: 3,
+            lr: 1e-3,
+            ..Config::REFERENCE
+        };
+        let run = |backend: &mut dyn FnMut(
+            &mut Trainer<3, 32, 1>,
+            &mut [Transition<3, 1>],
+            &mut Pcg32,
+        )| {
+            let mut rng = Pcg32::seed_from_u64(3);
+            let mut tr = Trainer::<3, 32, 1>::zero(PolicyKind::Gaussian, 1.0);
+            tr.init(&mut rng, -0.5, 1.0);
+            let mut b = batch::<3, 1>(1024, PolicyKind::Gaussian, &mut rng);
+            backend(&mut tr, &mut b, &mut rng);
+            tr
+        };
+        let serial = run(&mut |tr, b, rng| {
+            tr.update_with(b, &cfg, rng, &mut Serial).unwrap();
+        });
+        let mut in_pool = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                run(&mut |tr, b, rng| {
+                    let mut be = RayonBackend::new(PolicyKind::Gaussian);
+                    tr.update_with(b, &cfg, rng, &mut be).unwrap();
+                })
+            })
+        };
+        let one = in_pool(1);
+        let two = in_pool(2);
+        assert_eq!(one.policy, two.policy);
+        assert_eq!(one.value, two.value);
+        assert!(params_close(&serial.policy, &one.policy));
+        assert!(params_close(&serial.value, &one.value));
     }
 }

@@ -608,7 +608,7 @@ mod tests {
             ("hidden=48", "hidden"),
             ("algo=trpo", "algo"),
             ("epochs=1.5", "epochs"),
-            ("num_envs=3", "envs_per_worker"),
+            ("envs_per_worker=3", "envs_per_worker"),
         ] {
             let e = RunConfig::resolve(Some("pendulum"), None, &[set.into()]).unwrap_err();
             let msg = e.to_string();
