@@ -21,6 +21,8 @@ Each case may have:
   kwargs         extra keyword arguments for gym.make (e.g. reset_noise_scale)
   elapsed_steps  TimeLimit step counter to start from (default 0), to test
                  truncation without replaying a whole episode
+  continue_after_done
+                 true/false: this case's override of --continue-after-done
 
 Output (stdout), per case:
   {"case": i, "event": "reset", "task", "seed", "obs", "qpos", "qvel",
@@ -192,7 +194,8 @@ def run_case(out, idx: int, case: dict, default_task: str | None, default_seed: 
             if with_info:
                 line["info"] = info
             out.write(json.dumps(_to_jsonable(line)) + "\n")
-            if (terminated or truncated) and not continue_after_done:
+            if (terminated or truncated) and not case.get("continue_after_done",
+                                                           continue_after_done):
                 break
     finally:
         env.close()

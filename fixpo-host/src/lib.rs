@@ -30,6 +30,8 @@ pub mod config;
 pub mod error;
 pub mod io;
 pub mod metrics;
+#[cfg(feature = "mujoco")]
+pub mod mujoco;
 pub mod plot;
 pub mod policy;
 pub mod tasks;

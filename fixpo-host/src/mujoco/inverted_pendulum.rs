@@ -1,0 +1,83 @@
+//! `InvertedPendulum-v5`.
+
+use super::{
+    MujocoError, MujocoTask, Sim, StepF64, check_scale, common_items, info, mujoco_env, options,
+};
+use fixpo_core::envs::EnvInfo;
+use rand_core::RngCore;
+
+options! {
+    /// `InvertedPendulum-v5`'s keyword arguments, with Gymnasium's defaults.
+    InvertedPendulumOptions for "inverted-pendulum" {
+        /// Reset noise: `qpos` and `qvel` each get `U(−s, s)`.
+        reset_noise_scale: f64 = 0.01,
+        /// Physics steps per control step (`dt = 0.02 · frame_skip`).
+        frame_skip: u32 = 2,
+        /// Episode length before truncation.
+        max_episode_steps: u32 = 1000,
+    }
+}
+
+impl InvertedPendulumOptions {
+    fn check(&self) -> Result<(), &'static str> {
+        check_scale(self.reset_noise_scale)
+    }
+}
+
+/// Gymnasium's `InvertedPendulum-v5`: balance a pole on a cart.
+///
+/// Observation (4): `qpos`, `qvel`. Reward 1 per step, 0 on the
+/// terminating step. Terminates when an observation is not finite or
+/// `|qpos[1]| > 0.2`.
+#[derive(Clone, Debug)]
+pub struct InvertedPendulum {
+    sim: Sim,
+    options: InvertedPendulumOptions,
+}
+
+const FILE: &str = "inverted_pendulum.xml";
+
+impl MujocoTask<4, 1> for InvertedPendulum {
+    const INFO: EnvInfo = info(
+        "inverted-pendulum",
+        4,
+        1,
+        3.0,
+        1000,
+        "InvertedPendulum-v5 (MuJoCo): balance a pole on a cart",
+    );
+    const GYM_ID: &'static str = "InvertedPendulum-v5";
+    common_items!(InvertedPendulumOptions);
+
+    fn with_options(options: InvertedPendulumOptions) -> Result<Self, MujocoError> {
+        options.validate()?;
+        let sim = Sim::load(Self::INFO.name, FILE, options.frame_skip, (2, 2, 1))?;
+        Ok(Self { sim, options })
+    }
+
+    fn obs_f64(&self) -> [f64; 4] {
+        let (q, v) = (self.sim.qpos(), self.sim.qvel());
+        [q[0], q[1], v[0], v[1]]
+    }
+
+    fn step_f64(&mut self, action: &[f64; 1]) -> StepF64<4> {
+        self.sim.simulate(action);
+        let obs = self.obs_f64();
+        let terminated = !obs.iter().all(|x| x.is_finite()) || obs[1].abs() > 0.2;
+        StepF64 {
+            obs,
+            reward: if terminated { 0.0 } else { 1.0 },
+            terminated,
+            truncated: self.sim.elapsed_steps() >= self.options.max_episode_steps,
+        }
+    }
+
+    fn sample_reset<R: RngCore + ?Sized>(&self, rng: &mut R) -> (Vec<f64>, Vec<f64>) {
+        let s = self.options.reset_noise_scale;
+        let qpos = Sim::uniform_noise(self.sim.init_qpos(), s, rng);
+        let qvel = Sim::uniform_noise(&self.sim.zero_qvel(), s, rng);
+        (qpos, qvel)
+    }
+}
+
+mujoco_env!(InvertedPendulum, 4, 1);
