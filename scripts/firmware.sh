@@ -27,6 +27,8 @@
 #   --route R           toolchain: auto (default) | rustup | debian
 #   --timeout S         QEMU timeout in seconds (default 60)
 #   --bench N           steps for `count`/`profile` (default 1000)
+#   --bench-arg NAME    firmware word `count` varies (default bench, i.e.
+#                       control steps; `upd` = whole updates, see README)
 #   --features F        cargo features; --no-default-features likewise
 #   --env KEY=VALUE     extra environment for build and run (repeatable),
 #                       e.g. --env DEFMT_LOG=debug
@@ -59,6 +61,7 @@ profile=release
 route=${FIXPO_FW_ROUTE:-auto}
 timeout_s=60
 bench=1000
+bench_arg=bench
 cargo_flags=()
 fw_args=()
 while [[ $# -gt 0 ]]; do
@@ -77,6 +80,7 @@ while [[ $# -gt 0 ]]; do
         --route) route=${2:?}; shift 2 ;;
         --timeout) timeout_s=${2:?}; shift 2 ;;
         --bench) bench=${2:?}; shift 2 ;;
+        --bench-arg) bench_arg=${2:?}; shift 2 ;;
         --features) cargo_flags+=(--features "${2:?}"); shift 2 ;;
         --no-default-features) cargo_flags+=(--no-default-features); shift ;;
         --env) [[ ${2:-} == *=* ]] || die "--env needs KEY=VALUE"; export "${2?}"; shift 2 ;;
@@ -219,16 +223,16 @@ cmd_count() {
     local work0 workn
     work0=$(mktemp -d)
     workn=$(mktemp -d)
-    count_run total "$work0" "${fw_args[@]}" bench=0 || { cat "$work0/log"; die "bench=0 run failed"; }
-    count_run total "$workn" "${fw_args[@]}" "bench=$bench" || { cat "$workn/log"; die "bench=$bench run failed"; }
+    count_run total "$work0" "${fw_args[@]}" "$bench_arg=0" || { cat "$work0/log"; die "$bench_arg=0 run failed"; }
+    count_run total "$workn" "${fw_args[@]}" "$bench_arg=$bench" || { cat "$workn/log"; die "$bench_arg=$bench run failed"; }
     cat "$workn/log"
     local t0 tn
     t0=$(<"$work0/total")
     tn=$(<"$workn/total")
     echo "== executed instructions (QEMU exec trace, one instruction per TB)"
-    echo "bench=0:      $t0"
-    echo "bench=$bench: $tn"
-    awk -v a="$t0" -v b="$tn" -v n="$bench" 'BEGIN { if (n > 0) printf "per control step: %.1f\n", (b - a) / n }'
+    echo "$bench_arg=0:      $t0"
+    echo "$bench_arg=$bench: $tn"
+    awk -v a="$t0" -v b="$tn" -v n="$bench" -v w="$bench_arg" 'BEGIN { if (n > 0) printf "per %s unit: %.1f\n", w, (b - a) / n }'
     rm -rf "$work0" "$workn"
 }
 

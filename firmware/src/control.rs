@@ -1,11 +1,23 @@
-//! The control step: observation → action. Phase 1 has only the safe zero
-//! action; the hooks for fixpo-core are marked `HOOK(fixpo-core)`.
+//! The control step: observation → action, through fixpo-core's `Actor`
+//! (the decoded policy file) or the safe zero action when no valid policy
+//! was found.
+
+use fixpo_core::Actor;
 
 /// Observation size of the pendulum task the firmware drives
 /// (cos θ, sin θ, θ̇ — Gymnasium's Pendulum).
 pub const OBS: usize = 3;
+/// Hidden layer width of the policy (and value) network this build runs.
+#[cfg(not(feature = "hid64"))]
+pub const HID: usize = 32;
+/// Hidden layer width of the policy (and value) network this build runs.
+#[cfg(feature = "hid64")]
+pub const HID: usize = 64;
 /// Action size (motor torque).
 pub const ACT: usize = 1;
+
+/// The deployable policy of this build's shape.
+pub type Policy = Actor<OBS, HID, ACT>;
 
 /// Anything that maps an observation to an action every control tick.
 /// Must not fail: inputs were validated when the policy was loaded.
@@ -23,16 +35,13 @@ impl ActionSource for ZeroAction {
     }
 }
 
-// HOOK(fixpo-core): decode the policy bytes with fixpo-core's file decoder
-// into a `fixpo_core::Actor<OBS, HID, ACT>` (policy + observation
-// normalisation + action bounds); on a typed error, log it and keep
-// ZeroAction. Implement `ActionSource` for it with the deterministic mean
-// action, clipped to the file's bounds.
-//
-// HOOK(fixpo-core): adaptation. Collect `heapless` rollouts of
-// `Transition<OBS, ACT>` from the plant (fixpo-plant's encoder/motor), then
-// call fixpo-core's update (max KL ≤ eps_kl guaranteed) between episodes, with
-// the motor stopped. Log the UpdateReport with defmt.
+/// A decoded policy file: fixpo-core's deterministic action (normalise,
+/// mean, clip to the file's bounds; NaN observations give its safe action).
+impl ActionSource for Policy {
+    fn act(&mut self, obs: &[f32; OBS], action: &mut [f32; ACT]) {
+        *action = Actor::act(self, obs);
+    }
+}
 
 /// Runs `actor` `n` times on a fixed observation; the work per call is what
 /// `scripts/firmware.sh count` measures by differencing `bench=N` and

@@ -1,11 +1,22 @@
 //! fixpo firmware for Cortex-M4F (thumbv7em-none-eabihf); runs under QEMU's
 //! mps2-an386 for tests. See README.md.
 //!
-//! Phase 1: boot, report the policy region, exit. Semihosting command-line
-//! words (`scripts/firmware.sh run -- WORD...`):
+//! Boot: validate the policy (flash region, or a host file) with
+//! fixpo-core's decoder; on a typed error, log it and fall back to the zero
+//! action. Then, per the semihosting command line
+//! (`scripts/firmware.sh run -- WORD...`):
 //! - `policy=PATH`: read the policy from a host file instead of the flashed
 //!   region (no rebuild needed);
+//! - `critic=PATH`: a value function for adaptation, as a policy file of the
+//!   same shape whose mean network is V and whose log-std is ln σ_R, the
+//!   return scale V was trained with (without it V starts from scratch);
+//! - `infer`: print the action for 100 fixed observations (f32 bits);
+//! - `adapt=N`: evaluate, run N episodes each followed by a FixPO update,
+//!   evaluate again;
+//! - `head`: adapt only the output layers and log-std;
 //! - `bench=N`: run N control steps (for instruction counting);
+//! - `upd=N` with `updcfg=e1|e2|nofix|full`: N updates on one rollout (for
+//!   instruction counting);
 //! - `panic`: panic on purpose, to check that failures reach the host.
 //!
 //! On the host this crate builds as a stub, so `cargo test` and `cargo
@@ -14,9 +25,15 @@
 #![cfg_attr(target_os = "none", no_main)]
 
 #[cfg(target_os = "none")]
+mod adapt;
+#[cfg(target_os = "none")]
 mod control;
 #[cfg(target_os = "none")]
 mod hostio;
+#[cfg(target_os = "none")]
+mod mem;
+#[cfg(target_os = "none")]
+mod plant;
 #[cfg(target_os = "none")]
 mod policy;
 
@@ -31,16 +48,39 @@ fn main() {
 
 #[cfg(target_os = "none")]
 mod app {
-    use crate::{control, hostio, policy};
+    use crate::adapt::{self, Deploy};
+    use crate::control::{self, ActionSource, HID, OBS};
+    use crate::mem::{self, FILE_LEN, ROLLOUT};
+    use crate::plant::{SimPlant, Wires};
+    use crate::{hostio, policy};
     use cortex_m_rt::{ExceptionFrame, entry, exception};
     use defmt_semihosting as _; // global defmt logger over semihosting
+    use fixpo_core::env::Env;
+    use fixpo_core::file::{self, FileError};
+    use fixpo_core::rng::{Pcg32, uniform_range};
 
     /// Options from the semihosting command line.
     #[derive(Default)]
     struct Options<'a> {
         policy_path: Option<&'a str>,
+        critic_path: Option<&'a str>,
         bench: Option<u32>,
+        infer: bool,
+        adapt: Option<u32>,
+        head: bool,
+        upd: Option<u32>,
+        updcfg: Option<&'a str>,
         panic: bool,
+    }
+
+    fn count(word: &str, n: &str) -> Option<u32> {
+        match n.parse() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                defmt::warn!("ignoring bad count in {=str}", word);
+                None
+            }
+        }
     }
 
     fn parse(cmdline: &str) -> Options<'_> {
@@ -48,11 +88,20 @@ mod app {
         for word in cmdline.split_ascii_whitespace() {
             if let Some(p) = word.strip_prefix("policy=") {
                 o.policy_path = Some(p);
+            } else if let Some(p) = word.strip_prefix("critic=") {
+                o.critic_path = Some(p);
             } else if let Some(n) = word.strip_prefix("bench=") {
-                match n.parse() {
-                    Ok(n) => o.bench = Some(n),
-                    Err(_) => defmt::warn!("ignoring bad bench count {=str}", n),
-                }
+                o.bench = count(word, n);
+            } else if let Some(n) = word.strip_prefix("adapt=") {
+                o.adapt = count(word, n);
+            } else if let Some(n) = word.strip_prefix("upd=") {
+                o.upd = count(word, n);
+            } else if let Some(c) = word.strip_prefix("updcfg=") {
+                o.updcfg = Some(c);
+            } else if word == "infer" {
+                o.infer = true;
+            } else if word == "head" {
+                o.head = true;
             } else if word == "panic" {
                 o.panic = true;
             } else if word != "fixpo" {
@@ -73,39 +122,66 @@ mod app {
         );
     }
 
-    /// Reads a policy file from the host (see the `host-policy` feature).
+    /// Reads a host file into `buf` (see the `host-policy` feature).
     #[cfg(feature = "host-policy")]
-    fn host_policy(path: &str) -> Option<&'static [u8]> {
-        /// Largest policy file accepted from the host: the flash region's size.
-        const HOST_POLICY_MAX: usize = 64 * 1024;
-        static mut HOST_POLICY: [u8; HOST_POLICY_MAX] = [0; HOST_POLICY_MAX];
-        // SAFETY: called at most once, from `main` (which never returns), so
-        // this is the only reference to the buffer ever made.
-        let buf: &'static mut [u8; HOST_POLICY_MAX] =
-            unsafe { &mut *core::ptr::addr_of_mut!(HOST_POLICY) };
+    fn host_file<'b>(what: &str, path: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
         match hostio::read_file(path, buf) {
             Ok(len) => {
-                log_policy("host file", &buf[..len]);
+                log_policy(what, &buf[..len]);
                 Some(&buf[..len])
             }
             Err(e) => {
-                defmt::error!("cannot read host policy {=str}: {}", path, e);
+                defmt::error!("cannot read {=str} {=str}: {}", what, path, e);
                 None
             }
         }
     }
 
     #[cfg(not(feature = "host-policy"))]
-    fn host_policy(path: &str) -> Option<&'static [u8]> {
-        defmt::warn!("built without host-policy: ignoring policy={=str}", path);
+    fn host_file<'b>(what: &str, path: &str, _buf: &'b mut [u8]) -> Option<&'b [u8]> {
+        defmt::warn!(
+            "built without host-policy: ignoring {=str} {=str}",
+            what,
+            path
+        );
         None
+    }
+
+    /// Where the policy came from, or why there is none.
+    enum Loaded {
+        Ok,
+        Missing,
+        Rejected(FileError),
+    }
+
+    /// The 100 observations of the bit-exactness check: angles over the
+    /// circle, speeds beyond the plant's limit (to reach the observation and
+    /// action clips), a few huge values and a NaN (safe action).
+    fn infer_obs(k: u32, rng: &mut Pcg32) -> [f32; OBS] {
+        let th = uniform_range(rng, -core::f32::consts::PI, core::f32::consts::PI);
+        let thdot = uniform_range(rng, -12.0, 12.0);
+        match k {
+            97 => [1.0, 0.0, 1.0e6],
+            98 => [-1.0e6, 3.0e5, -7.5],
+            99 => [f32::NAN, 0.0, 0.0],
+            _ => [libm::cosf(th), libm::sinf(th), thdot],
+        }
     }
 
     #[entry]
     fn main() -> ! {
-        defmt::info!("fixpo firmware up");
+        mem::paint_stack();
+        defmt::info!(
+            "fixpo firmware up: policy 3->{=usize}x{=usize}->1, rollout {=usize}, file {=usize} B",
+            HID,
+            HID,
+            ROLLOUT,
+            FILE_LEN
+        );
+        let mem = mem::take();
+        let wires = Wires::new();
 
-        let mut cmdline_buf = [0u8; 512];
+        let mut cmdline_buf = [0u8; 256];
         let options = match hostio::cmdline(&mut cmdline_buf) {
             Some(line) => {
                 defmt::debug!("cmdline: {=str}", line);
@@ -122,11 +198,14 @@ mod app {
             policy::POLICY_LEN
         );
 
+        // Boot phase: decode the policy into the scratch actor.
+        let boot = mem.scratch.boot();
         let mut bytes: Option<&[u8]> = None;
+        // A host file, when asked for, replaces the region: if it cannot be
+        // read, the policy is missing (no silent use of another policy).
         if let Some(path) = options.policy_path {
-            bytes = host_policy(path);
-        }
-        if bytes.is_none() {
+            bytes = host_file("host policy", path, &mut boot.file);
+        } else {
             match policy::read() {
                 policy::Region::Policy(b) => {
                     log_policy("flash region", b);
@@ -140,35 +219,164 @@ mod app {
                 ),
             }
         }
+        let loaded = match bytes {
+            None => Loaded::Missing,
+            Some(b) => match file::decode_into::<OBS, HID, { control::ACT }>(b, &mut boot.actor) {
+                Ok(()) => Loaded::Ok,
+                Err(e) => Loaded::Rejected(e),
+            },
+        };
+        let deploy = match loaded {
+            Loaded::Ok => {
+                defmt::info!("policy ok: obs clip {=f32}", boot.actor.obs_clip);
+                Deploy::of(&boot.actor)
+            }
+            Loaded::Missing => {
+                defmt::error!("policy error: missing");
+                fallback(&wires);
+                finish(&options)
+            }
+            Loaded::Rejected(e) => {
+                defmt::error!("policy error: {}", e);
+                fallback(&wires);
+                finish(&options)
+            }
+        };
 
-        // HOOK(fixpo-core): decode `bytes` into a policy; until then every
-        // source falls back to the safe zero action.
-        let mut actor = control::ZeroAction;
-        match bytes {
-            Some(_) => defmt::info!("policy decoding not implemented yet: using zero action"),
-            None => defmt::info!("no policy: using zero action"),
+        if options.infer {
+            let mut rng = Pcg32::new(0x1AFE, 0);
+            for k in 0..100 {
+                let obs = infer_obs(k, &mut rng);
+                let mut a = [0.0f32; control::ACT];
+                ActionSource::act(&mut boot.actor, &obs, &mut a);
+                defmt::info!(
+                    "infer {=u32}: obs {=u32:08x} {=u32:08x} {=u32:08x} action {=u32:08x}",
+                    k,
+                    obs[0].to_bits(),
+                    obs[1].to_bits(),
+                    obs[2].to_bits(),
+                    a[0].to_bits()
+                );
+            }
         }
-        let mut action = [0.0f32; control::ACT];
-        control::ActionSource::act(&mut actor, &[1.0, 0.0, 0.0], &mut action);
-        defmt::info!("action at upright rest: {}", action);
-
         if let Some(n) = options.bench {
             defmt::info!("bench: {=u32} control steps", n);
-            let sum = control::bench(&mut actor, n);
+            let sum = control::bench(&mut boot.actor, n);
             defmt::info!("bench done (checksum {=f32})", sum);
         }
 
+        let want_train = options.adapt.is_some() || options.upd.is_some();
+        if want_train {
+            let before = match options.adapt {
+                Some(_) => adapt::evaluate("before", &boot.actor, &wires),
+                None => 0.0,
+            };
+            // The network moves into the trainer; boot data is dead now.
+            let trainer = &mut *mem.trainer;
+            trainer.policy = boot.actor.policy;
+            trainer.beta = 1.0;
+            adapt::set_scope(trainer, options.head);
+            let mut critic = None;
+            if let Some(path) = options.critic_path {
+                let boot = mem.scratch.boot();
+                if let Some(b) = host_file("critic", path, &mut boot.file) {
+                    match file::decode_into::<OBS, HID, { control::ACT }>(b, &mut boot.actor) {
+                        Ok(()) => {
+                            defmt::info!("critic ok");
+                            critic = Some((
+                                &boot.actor.policy.net,
+                                boot.actor.policy.log_std[0],
+                                boot.actor.obs_norm.count,
+                            ));
+                        }
+                        Err(e) => defmt::error!("critic error: {}", e),
+                    }
+                }
+            }
+            if critic.is_none() {
+                defmt::warn!("no critic: value function starts from scratch");
+            }
+            let scaler = adapt::init_value(trainer, critic);
+
+            if let Some(n) = options.upd {
+                let name = options.updcfg.unwrap_or("full");
+                let Some(cfg) = adapt::bench_config(name) else {
+                    defmt::error!("unknown updcfg {=str}", name);
+                    hostio::exit(false)
+                };
+                defmt::info!("update bench: {=u32} updates, config {=str}", n, name);
+                let out = adapt::run(trainer, mem.scratch, &deploy, scaler, &wires, &cfg, n);
+                defmt::info!("update bench done: {=u32} updates", out.updates);
+            }
+            if let Some(n) = options.adapt {
+                let cfg = adapt::config();
+                defmt::info!(
+                    "adapt: {=u32} episodes of {=usize} steps, scope {}, eps_kl {=f32}",
+                    n,
+                    ROLLOUT,
+                    trainer.scope,
+                    cfg.eps_kl
+                );
+                let out = adapt::run(trainer, mem.scratch, &deploy, scaler, &wires, &cfg, n);
+                let boot = mem.scratch.boot();
+                deploy.stage(&trainer.policy, &mut boot.actor);
+                let after = adapt::evaluate("after", &boot.actor, &wires);
+                defmt::info!(
+                    "adapt done: {=u32} updates, {=u32} trust-region violations, mean return before {=f32} after {=f32}",
+                    out.updates,
+                    out.violations,
+                    before,
+                    after
+                );
+            }
+        }
+        finish(&options)
+    }
+
+    /// No valid policy: the controller keeps running on the zero action.
+    fn fallback(wires: &Wires) {
+        let mut source = control::ZeroAction;
+        let mut plant = SimPlant::new(wires, 20);
+        let mut rng = Pcg32::new(0x5AFE, 0);
+        let mut obs = plant.reset(&mut rng);
+        let mut action = [0.0f32; control::ACT];
+        let mut ret = 0.0;
+        for _ in 0..20 {
+            source.act(&obs, &mut action);
+            let step = plant.step(&action);
+            ret += step.reward;
+            obs = step.obs;
+        }
+        defmt::warn!(
+            "safe fallback: zero action {=f32}, 20 control steps run (return {=f32})",
+            action[0],
+            ret
+        );
+    }
+
+    /// Reports the stack and RAM use and ends the run.
+    fn finish(options: &Options) -> ! {
         if options.panic {
             panic!("panic requested on the command line");
         }
-
+        defmt::info!(
+            "stack high-water mark {=usize} bytes (window {=usize})",
+            mem::stack_high_water(),
+            mem::STACK_WINDOW
+        );
         defmt::info!("fixpo firmware done");
         hostio::exit(true)
     }
 
     #[panic_handler]
     fn panic(info: &core::panic::PanicInfo) -> ! {
-        defmt::error!("{}", defmt::Display2Format(info));
+        // Static messages only: formatting arguments would pull core::fmt's
+        // float printing (~20 KB of flash) into the image.
+        let msg = info.message().as_str().unwrap_or("(formatted message)");
+        match info.location() {
+            Some(l) => defmt::error!("panicked at {=str}:{=u32}: {=str}", l.file(), l.line(), msg),
+            None => defmt::error!("panicked: {=str}", msg),
+        }
         hostio::exit(false)
     }
 

@@ -1,0 +1,299 @@
+//! On-device adaptation: episodes on the plant at control rate, rollouts in
+//! static buffers, fixpo-core's FixPO update between episodes, and an
+//! independent check of the trust region after every update.
+
+use fixpo_core::dist;
+use fixpo_core::fixpo::{Algo, Config, FixupSchedule, TrainScope, Trainer, Transition};
+use fixpo_core::norm::{RewardScaler, RunningMeanStd};
+use fixpo_core::rng::Pcg32;
+use fixpo_core::rollout::{CollectConfig, EnvSlot, NormStats, collect, evaluate_episode};
+
+use crate::control::{ACT, HID, OBS, Policy};
+use crate::mem::{ROLLOUT, Scratch};
+use crate::plant::{SimPlant, Wires};
+
+/// Episodes per evaluation (before and after adaptation).
+pub const EVAL_EPISODES: u64 = 5;
+/// Seed of the evaluation episodes' initial states (the same before and
+/// after, so the two means compare the same starts).
+const EVAL_SEED: u64 = 0xE7A1_5EED;
+/// Seed of exploration, shuffling and the value initialisation.
+const ADAPT_SEED: u64 = 0xADA9_7000;
+
+/// What the policy file says besides the network: how to normalise
+/// observations and where to clip actions. Kept while the network itself
+/// lives in the trainer.
+#[derive(Clone, Copy)]
+pub struct Deploy {
+    obs_norm: RunningMeanStd<OBS>,
+    obs_clip: f32,
+    low: [f32; ACT],
+    high: [f32; ACT],
+}
+
+impl Deploy {
+    /// Everything of `actor` but its network.
+    pub fn of(actor: &Policy) -> Self {
+        Self {
+            obs_norm: actor.obs_norm,
+            obs_clip: actor.obs_clip,
+            low: actor.action_low,
+            high: actor.action_high,
+        }
+    }
+
+    /// Puts `policy` together with this normalisation and these bounds into
+    /// `out`, field by field (no `Actor` temporary on the stack).
+    pub fn stage(&self, policy: &fixpo_core::Policy<OBS, HID, ACT>, out: &mut Policy) {
+        out.policy = *policy;
+        out.obs_norm = self.obs_norm;
+        out.obs_clip = self.obs_clip;
+        out.action_low = self.low;
+        out.action_high = self.high;
+    }
+}
+
+/// The update's hyperparameters on the device: the host's Pendulum
+/// settings with a rollout of one episode, minibatches of a third of it and
+/// a tighter trust region (ε_KL = 0.2) for a policy that is already
+/// deployed.
+pub fn config() -> Config {
+    Config {
+        epochs: 10,
+        minibatch: ROLLOUT / 3,
+        fixup_minibatch: ROLLOUT,
+        lr: 1e-3,
+        eps_kl: 0.2,
+        c_beta: 3.0,
+        vf_coef: 0.5,
+        vf_clip: 0.0,
+        norm_adv: true,
+        ..Config::REFERENCE
+    }
+}
+
+/// Mean deterministic return of `actor` on the plant over
+/// [`EVAL_EPISODES`] episodes with fixed initial states.
+pub fn evaluate(label: &str, actor: &Policy, wires: &Wires) -> f32 {
+    let mut plant = SimPlant::new(wires, ROLLOUT as u32);
+    let mut sum = 0.0;
+    for k in 0..EVAL_EPISODES {
+        let mut rng = Pcg32::new(EVAL_SEED, k);
+        let ep = evaluate_episode(&mut plant, actor, &mut rng, true);
+        defmt::info!(
+            "eval {=str} episode {=u64}: return {=f32} ({=u32} steps)",
+            label,
+            k,
+            ep.ret,
+            ep.len
+        );
+        sum += ep.ret;
+    }
+    let mean = sum / EVAL_EPISODES as f32;
+    defmt::info!("eval {=str} mean return {=f32}", label, mean);
+    mean
+}
+
+/// Order-independent fingerprint of (state, π(state)) over a batch; the
+/// update shuffles the batch, so the pairs are summed, not chained.
+fn fingerprint<I: Iterator<Item = ([f32; OBS], [f32; ACT])>>(pairs: I) -> u64 {
+    let mut sum = 0u64;
+    for (obs, out) in pairs {
+        let mut h = 0x9E37_79B9_7F4A_7C15u64;
+        for x in obs.iter().chain(out.iter()) {
+            h = (h ^ u64::from(x.to_bits())).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            h ^= h >> 31;
+        }
+        sum = sum.wrapping_add(h);
+    }
+    sum
+}
+
+/// Sets up the value function and the return scale: from a critic file if
+/// one was loaded (`critic` = its network and ln σ_R), otherwise a fresh
+/// value network and unit scale.
+pub fn init_value(
+    trainer: &mut Trainer<OBS, HID, ACT>,
+    critic: Option<(&fixpo_core::Mlp<OBS, HID, ACT>, f32, f64)>,
+) -> RewardScaler {
+    let mut scaler = RewardScaler::default();
+    match critic {
+        Some((net, ln_sigma, count)) => {
+            trainer.value = *net;
+            scaler.stats.var = [libm::expf(2.0 * ln_sigma)];
+            scaler.stats.count = count;
+        }
+        None => {
+            let mut rng = Pcg32::new(ADAPT_SEED, 0);
+            trainer.value.init(&mut rng, core::f32::consts::SQRT_2, 1.0);
+        }
+    }
+    scaler
+}
+
+/// What `run` measured.
+pub struct Outcome {
+    /// Updates that ran (Ok or refused).
+    pub updates: u32,
+    /// Updates whose independently recomputed max KL exceeded ε_KL, or
+    /// whose π_old fingerprint did not match.
+    pub violations: u32,
+}
+
+/// Runs `updates` rounds of: one episode on the plant with the stochastic
+/// policy (a rollout of [`ROLLOUT`] steps), one FixPO update, an independent
+/// trust-region check. `cfg` is [`config`] or a benchmarking variant.
+pub fn run(
+    trainer: &mut Trainer<OBS, HID, ACT>,
+    scratch: &mut Scratch,
+    deploy: &Deploy,
+    scaler: RewardScaler,
+    wires: &Wires,
+    cfg: &Config,
+    updates: u32,
+) -> Outcome {
+    let ccfg = CollectConfig {
+        gamma: 0.9,
+        lambda: 0.95,
+        obs_clip: deploy.obs_clip,
+        ..CollectConfig::REFERENCE
+    };
+    let mut stats = NormStats {
+        obs: deploy.obs_norm,
+        ret: scaler,
+    };
+    let mut rng = Pcg32::new(ADAPT_SEED, 1);
+    let mut plant = SimPlant::new(wires, ROLLOUT as u32);
+    let mut slot = EnvSlot::NEW;
+    let rollout = scratch.rollout();
+    let mut out = Outcome {
+        updates: 0,
+        violations: 0,
+    };
+    let kind = trainer.policy.kind;
+    for u in 0..updates {
+        // One episode: the plant truncates after ROLLOUT steps.
+        let mut seen = stats;
+        let mut ep_ret = f32::NAN;
+        if let Err(e) = collect(
+            &mut plant,
+            &mut slot,
+            &mut rng,
+            &trainer.policy,
+            &trainer.value,
+            &stats,
+            &mut seen,
+            &ccfg,
+            &mut rollout.batch,
+            &mut rollout.gae,
+            &mut |ep| ep_ret = ep.ret,
+        ) {
+            defmt::error!("update {=u32}: rollout failed: {}", u, e);
+            continue;
+        }
+        // Observation statistics stay those of the file (they are part of
+        // the deployed policy); the return scale keeps adapting.
+        stats.ret = seen.ret;
+
+        // π_old as the firmware sees it, before the trainer touches it.
+        let old_fp = fingerprint(
+            rollout
+                .batch
+                .iter()
+                .map(|t| (t.obs, trainer.policy.output(&t.obs))),
+        );
+        let old_log_std = trainer.policy.log_std;
+        out.updates += 1;
+        match trainer.update(&mut rollout.batch, cfg, &mut rng) {
+            Ok(rep) => {
+                // Independent check: the update stored π_old's output per
+                // state; the fingerprint proves those are the pre-update
+                // policy's outputs at exactly these states, and the KL to
+                // the new policy is recomputed here for every state.
+                let fp_ok = fingerprint(rollout.batch.iter().map(|t| (t.obs, t.old_out))) == old_fp;
+                let indep = max_kl(&rollout.batch, kind, &old_log_std, trainer);
+                let ok = fp_ok && indep <= cfg.eps_kl;
+                if !ok {
+                    out.violations += 1;
+                }
+                defmt::info!(
+                    "update {=u32}: return {=f32} max_kl {=f32} eps_kl {=f32} beta {=f32} fixup_steps {=u32} backtrack_t {=f32} indep_max_kl {=f32} fingerprint_ok {=bool} primary_steps {=u32}",
+                    u,
+                    ep_ret,
+                    rep.max_kl,
+                    cfg.eps_kl,
+                    rep.beta,
+                    rep.fixup_grad_steps,
+                    rep.backtrack_t,
+                    indep,
+                    fp_ok,
+                    rep.primary_grad_steps
+                );
+                if !ok {
+                    defmt::error!(
+                        "update {=u32}: trust region check FAILED (max KL {=f32} > eps {=f32} or fingerprint mismatch)",
+                        u,
+                        indep,
+                        cfg.eps_kl
+                    );
+                }
+            }
+            // The trainer restored the policy, value and β: the deployed
+            // policy is unchanged.
+            Err(e) => defmt::warn!("update {=u32}: refused ({}), policy kept", u, e),
+        }
+    }
+    out
+}
+
+/// max over the batch of D_KL(π_old ‖ π_new), with π_old's outputs as the
+/// update stored them and π_new = the trainer's policy now.
+fn max_kl(
+    batch: &[Transition<OBS, ACT>],
+    kind: fixpo_core::PolicyKind,
+    old_log_std: &[f32; ACT],
+    trainer: &Trainer<OBS, HID, ACT>,
+) -> f32 {
+    let mut worst = 0.0f32;
+    for t in batch {
+        let new = trainer.policy.output(&t.obs);
+        let kl = dist::kl(kind, &t.old_out, old_log_std, &new, &trainer.policy.log_std);
+        // NaN must not hide: it counts as a violation.
+        worst = if kl.is_nan() {
+            f32::INFINITY
+        } else {
+            worst.max(kl)
+        };
+    }
+    worst
+}
+
+/// Benchmark variants of [`config`] for `scripts/firmware.sh count`:
+/// differencing their per-update instruction counts isolates one primary
+/// minibatch step and one fixup check.
+pub fn bench_config(variant: &str) -> Option<Config> {
+    let base = Config {
+        epochs: 1,
+        fixup_schedule: FixupSchedule::End,
+        ..config()
+    };
+    match variant {
+        "e1" => Some(base),
+        "e2" => Some(Config { epochs: 2, ..base }),
+        "nofix" => Some(Config {
+            algo: Algo::FixpoNoFixup,
+            ..base
+        }),
+        "full" => Some(config()),
+        _ => None,
+    }
+}
+
+/// Sets which parameters the updates may train.
+pub fn set_scope(trainer: &mut Trainer<OBS, HID, ACT>, head_only: bool) {
+    trainer.scope = if head_only {
+        TrainScope::Head
+    } else {
+        TrainScope::All
+    };
+}

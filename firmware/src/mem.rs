@@ -1,0 +1,170 @@
+//! All the firmware's large memory, in statics (no heap), and the stack
+//! high-water mark.
+//!
+//! - [`Trainer`]: fixpo-core's trainer (policy, value, Adam moments and the
+//!   update's scratch), built in place by a `const fn`.
+//! - [`Scratch`]: one region used in two phases. At boot it holds the
+//!   decoded [`Boot::actor`] and the bytes of a policy file read from the
+//!   host; during adaptation it holds the rollout ([`Rollout`]). The
+//!   deployed policy lives in the trainer between the phases, so the
+//!   policy is never stored twice.
+
+use core::ptr::addr_of_mut;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use fixpo_core::PolicyKind;
+use fixpo_core::file::max_encoded_len;
+use fixpo_core::fixpo::{Trainer, Transition};
+use fixpo_core::gae::GaeStep;
+
+use crate::control::{ACT, HID, OBS, Policy};
+
+/// Transitions per rollout: one plant episode (9 s at 20 Hz) per update.
+pub const ROLLOUT: usize = 180;
+/// Bytes of a policy file of this build's shape.
+pub const FILE_LEN: usize = max_encoded_len(OBS, HID, ACT);
+
+/// The boot phase of [`Scratch`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Boot {
+    /// A decoded policy (or critic) file.
+    pub actor: Policy,
+    /// A policy file read from the host.
+    pub file: [u8; FILE_LEN],
+}
+
+/// The adaptation phase of [`Scratch`].
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Rollout {
+    /// One rollout, as fixpo-core's update consumes it.
+    pub batch: [Transition<OBS, ACT>; ROLLOUT],
+    /// GAE scratch of the same length.
+    pub gae: [GaeStep; ROLLOUT],
+}
+
+/// Boot data or the rollout, never both at once.
+#[repr(C)]
+pub union Scratch {
+    boot: Boot,
+    rollout: Rollout,
+}
+
+const GAE_ZERO: GaeStep = GaeStep {
+    reward: 0.0,
+    value: 0.0,
+    next_value: 0.0,
+    terminated: false,
+    done: false,
+};
+
+impl Scratch {
+    /// The boot view. Its contents are whatever the previous phase left
+    /// (made valid, not cleared).
+    pub fn boot(&mut self) -> &mut Boot {
+        let p = &raw mut self.boot;
+        // SAFETY: every field of `Boot` is f32/f64/u8 data, valid for any
+        // bit pattern, except the policy kind, which is written here before
+        // the reference is made; `self` is borrowed mutably, so the view is
+        // unique.
+        unsafe {
+            addr_of_mut!((*p).actor.policy.kind).write(PolicyKind::Gaussian);
+            &mut *p
+        }
+    }
+
+    /// The rollout view (transitions as the previous phase left them).
+    pub fn rollout(&mut self) -> &mut Rollout {
+        let p = &raw mut self.rollout;
+        // SAFETY: `Transition` is all f32 (valid for any bits); the GAE steps
+        // hold `bool`s, so they are all written before the reference is
+        // made; `self` is borrowed mutably, so the view is unique.
+        unsafe {
+            for i in 0..ROLLOUT {
+                addr_of_mut!((*p).gae[i]).write(GAE_ZERO);
+            }
+            &mut *p
+        }
+    }
+}
+
+/// The statics, handed out once.
+pub struct Memory {
+    /// fixpo-core's trainer.
+    pub trainer: &'static mut Trainer<OBS, HID, ACT>,
+    /// Boot data / rollout.
+    pub scratch: &'static mut Scratch,
+}
+
+/// Hands out the statics.
+///
+/// # Panics
+/// On a second call.
+pub fn take() -> Memory {
+    // β starts at 0 here so the whole trainer is zero bytes (.bss, not
+    // 53 KB of .data in flash); the adaptation loop sets β_0.
+    static mut TRAINER: Trainer<OBS, HID, ACT> = Trainer::zero(PolicyKind::Gaussian, 0.0);
+    static mut SCRATCH: Scratch = Scratch {
+        rollout: Rollout {
+            batch: [Transition::ZERO; ROLLOUT],
+            gae: [GAE_ZERO; ROLLOUT],
+        },
+    };
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    assert!(
+        !TAKEN.swap(true, Ordering::Relaxed),
+        "mem::take called twice"
+    );
+    // SAFETY: the flag above lets this run once, so these are the only
+    // references ever made to the two statics.
+    unsafe {
+        Memory {
+            trainer: &mut *addr_of_mut!(TRAINER),
+            scratch: &mut *addr_of_mut!(SCRATCH),
+        }
+    }
+}
+
+/// Word painted over the unused stack at boot.
+const PAINT: u32 = 0x5AFE_C0DE;
+/// How much of the stack is painted and watched (the RAM budget is 64 KiB).
+pub const STACK_WINDOW: usize = 32 * 1024;
+
+unsafe extern "C" {
+    /// Top of the stack (cortex-m-rt's link.x).
+    static _stack_start: u32;
+}
+
+fn stack_top() -> usize {
+    // Only the symbol's address is used.
+    core::ptr::addr_of!(_stack_start) as usize
+}
+
+/// Paints the stack window below the current stack pointer. Call first
+/// thing in `main`.
+pub fn paint_stack() {
+    let top = stack_top();
+    let sp = cortex_m::register::msp::read() as usize;
+    let mut p = top - STACK_WINDOW;
+    // Stay clear of this function's own frame (everything below SP is free
+    // on Cortex-M: no red zone, interrupts are not enabled).
+    while p + 64 < sp {
+        // SAFETY: [top - STACK_WINDOW, sp - 64) is RAM below the live stack,
+        // which nothing uses; memory.x gives 4 MiB of RAM, far more than
+        // .data + .bss + STACK_WINDOW.
+        unsafe { (p as *mut u32).write_volatile(PAINT) };
+        p += 4;
+    }
+}
+
+/// Deepest stack use since [`paint_stack`], in bytes.
+pub fn stack_high_water() -> usize {
+    let top = stack_top();
+    let mut p = top - STACK_WINDOW;
+    // SAFETY: reads of the painted window (see `paint_stack`).
+    while p < top && unsafe { (p as *const u32).read_volatile() } == PAINT {
+        p += 4;
+    }
+    top - p
+}
