@@ -920,6 +920,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         let old_ls = self.old_policy.log_std;
         let mut lr = cfg.lr;
         let mut best = f32::INFINITY;
+        let mut stale = 0u32;
         for _pass in 0..cfg.max_fixup_passes {
             rep.fixup_passes += 1;
             let mut violated = false;
@@ -948,10 +949,20 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
             if *steps_left == 0 {
                 break;
             }
-            if worst >= best * 0.99 {
-                lr *= 0.5;
+            // Plateau: halve the learning rate after FIXUP_PATIENCE passes
+            // without a new best. Patience matters when a pass is a single
+            // step: Adam's momentum from the primary phase can raise the KL
+            // for a step or two before the KL gradient takes over.
+            if worst < best * 0.99 {
+                best = worst;
+                stale = 0;
+            } else {
+                stale += 1;
+                if stale >= FIXUP_PATIENCE {
+                    lr *= 0.5;
+                    stale = 0;
+                }
             }
-            best = best.min(worst);
         }
         self.backtrack(batch, cfg, backend, rep);
         Ok(())
@@ -981,6 +992,9 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         rep.backtrack_t = 0.0;
     }
 }
+
+/// Fixup passes without a new lowest max-KL before the learning rate halves.
+const FIXUP_PATIENCE: u32 = 3;
 
 /// `kl ≤ eps`, with NaN counting as a violation.
 fn within_bound(kl: f32, eps: f32) -> bool {
