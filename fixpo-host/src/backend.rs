@@ -275,7 +275,7 @@ mod tests {
         let serial = run(&mut |tr, b, rng| {
             tr.update_with(b, &cfg, rng, &mut Serial).unwrap();
         });
-        let mut in_pool = |threads: usize| {
+        let in_pool = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
                 .build()

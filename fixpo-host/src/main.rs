@@ -304,14 +304,14 @@ fn run() -> Result<ExitCode> {
             sets,
             json,
         } => {
-            let mut cfg = if preset {
+            let base = if preset {
                 RunConfig::preset(&env)?
             } else {
-                RunConfig::reference(&fixpo_host::tasks::task_info(&env)?.name.to_owned())
+                RunConfig::reference(fixpo_host::tasks::task_info(&env)?.name)
             };
-            let mut text = toml::Table::try_from(&cfg)?.to_string();
-            text.push_str(&format!("total_steps = {steps}\n"));
-            cfg = RunConfig::resolve(Some(&env), Some(&text), &sets)?;
+            let mut sets = sets;
+            sets.insert(0, format!("total_steps={steps}"));
+            let cfg = base.with_sets(&sets)?;
             let settings = if preset { "preset" } else { "reference" };
             let r = fixpo_host::bench::bench(cfg, settings)?;
             if json {

@@ -272,7 +272,16 @@ pub fn plot_runs(dirs: &[PathBuf], out: &Path, opts: &PlotOptions) -> Result<()>
             .titled(&title, ("sans-serif", 22))
             .map_err(|e| draw_err(out, e))?;
         let (top, bottom) = root.split_vertically(opts.size.1 * 55 / 100);
-        let palette = |i: usize| Palette99::pick(i).to_rgba();
+        // Red is kept for the ε_KL line.
+        const COLORS: [RGBColor; 6] = [
+            RGBColor(31, 119, 180),
+            RGBColor(255, 127, 14),
+            RGBColor(44, 160, 44),
+            RGBColor(148, 103, 189),
+            RGBColor(140, 86, 75),
+            RGBColor(23, 190, 207),
+        ];
+        let palette = |i: usize| COLORS[i % COLORS.len()].to_rgba();
 
         // Return.
         let all: Vec<&Curve> = returns

@@ -149,8 +149,20 @@ pub fn train(opts: &TrainOptions, observer: &mut dyn Observer) -> Result<TrainSu
     opts.config.validate()?;
     if let Some(dir) = &opts.out_dir {
         io::prepare_dir(dir)?;
-        if !opts.resume && !opts.force && has_run(dir) {
-            return Err(HostError::RunExists { path: dir.clone() });
+        if !opts.resume {
+            if !opts.force && has_run(dir) {
+                return Err(HostError::RunExists { path: dir.clone() });
+            }
+            // A fresh run must not leave an older run's checkpoint behind
+            // for a later --resume to pick up.
+            for f in [CHECKPOINT_FILE, POLICY_FILE, CURVE_FILE] {
+                match std::fs::remove_file(dir.join(f)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(HostError::io("cannot remove", dir.join(f), e));
+                    }
+                    _ => {}
+                }
+            }
         }
     }
     struct V<'a> {
