@@ -94,7 +94,10 @@ impl<const I: usize, const H: usize, const O: usize> Mlp<I, H, O> {
         tanh_inplace(&mut cache.h2);
         let mut y = self.b3;
         for j in 0..H {
-            axpy(&mut y, cache.h2[j], &self.w3[j]);
+            let h = cache.h2[j];
+            for o in 0..O {
+                y[o] += h * self.w3[j][o];
+            }
         }
         y
     }
@@ -111,16 +114,20 @@ impl<const I: usize, const H: usize, const O: usize> Mlp<I, H, O> {
     /// in `cache`.
     #[inline]
     pub fn backward(&self, cache: &MlpCache<I, H>, dy: &[f32; O], grad: &mut Self) {
-        // Output layer.
-        for j in 0..H {
-            axpy(&mut grad.w3[j], cache.h2[j], dy);
-        }
-        axpy(&mut grad.b3, 1.0, dy);
-        // Through tanh of the second hidden layer.
+        // Output layer (O is small: an action dimension or 1, so these
+        // loops are unrolled instead of calling the slice kernels).
         let mut da2 = [0.0f32; H];
         for j in 0..H {
             let h = cache.h2[j];
-            da2[j] = dot(&self.w3[j], dy) * (1.0 - h * h);
+            let mut back = 0.0f32;
+            for o in 0..O {
+                grad.w3[j][o] += h * dy[o];
+                back += self.w3[j][o] * dy[o];
+            }
+            da2[j] = back * (1.0 - h * h);
+        }
+        for o in 0..O {
+            grad.b3[o] += dy[o];
         }
         for j in 0..H {
             axpy(&mut grad.w2[j], cache.h1[j], &da2);
