@@ -33,6 +33,13 @@ pub struct BenchReport {
     pub other_frac: f64,
     /// Mean fixup gradient steps per primary step.
     pub fixup_per_primary: f64,
+    /// MuJoCo tasks: raw stepping rate of this binary (env steps/s over
+    /// the same number of threads, random actions, no policy, no update).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw_steps_per_s: Option<f64>,
+    /// `env_steps_per_s / raw_steps_per_s`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_over_raw: Option<f64>,
 }
 
 /// Trains `cfg` for its `total_steps` without writing files and reports
@@ -47,6 +54,8 @@ pub fn bench(cfg: RunConfig, settings: &str) -> Result<BenchReport> {
     opts.plot = false;
     let s: TrainSummary = train(&opts, &mut Silent)?;
     let wall = s.wall_s.max(1e-9);
+    let raw = raw_rate(&cfg)?;
+    let env_steps_per_s = s.env_steps as f64 / wall;
     Ok(BenchReport {
         env: cfg.env.clone(),
         settings: settings.to_owned(),
@@ -54,11 +63,33 @@ pub fn bench(cfg: RunConfig, settings: &str) -> Result<BenchReport> {
         batch: cfg.batch_size(),
         env_steps: s.env_steps,
         wall_s: s.wall_s,
-        env_steps_per_s: s.env_steps as f64 / wall,
+        env_steps_per_s,
         collect_steps_per_s: s.env_steps as f64 / s.collect_s.max(1e-9),
         collect_frac: s.collect_s / wall,
         update_frac: s.update_s / wall,
         other_frac: (1.0 - (s.collect_s + s.update_s) / wall).max(0.0),
         fixup_per_primary: s.fixup_grad_steps as f64 / s.primary_grad_steps.max(1) as f64,
+        raw_steps_per_s: raw,
+        train_over_raw: raw.map(|r| env_steps_per_s / r),
     })
+}
+
+/// The raw stepping rate of a MuJoCo task, as many steps as the training
+/// run took (at least 200k), over the training's thread count.
+#[cfg(feature = "mujoco")]
+fn raw_rate(cfg: &RunConfig) -> Result<Option<f64>> {
+    if crate::mujoco::find(&cfg.env).is_none() {
+        return Ok(None);
+    }
+    let n = cfg.total_steps.max(200_000);
+    Ok(Some(crate::mujoco::raw_steps_per_sec(
+        &cfg.env,
+        n,
+        rayon::current_num_threads(),
+    )?))
+}
+
+#[cfg(not(feature = "mujoco"))]
+fn raw_rate(_cfg: &RunConfig) -> Result<Option<f64>> {
+    Ok(None)
 }

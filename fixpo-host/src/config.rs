@@ -11,6 +11,7 @@ use fixpo_core::fixpo::{Algo, Config, FixupSchedule};
 use fixpo_core::optim::AdamConfig;
 use fixpo_core::rollout::CollectConfig;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Every setting of a training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -98,10 +99,19 @@ pub struct RunConfig {
     /// Write a checkpoint every this many iterations (and at the end);
     /// 0 writes one only at the end.
     pub checkpoint_every: u32,
+    /// The task's own options (MuJoCo tasks: Gymnasium's keyword arguments,
+    /// e.g. `forward_reward_weight`, `max_episode_steps`), set with
+    /// `--set env.KEY=VALUE` or an `[env_options]` table; empty for the
+    /// task's defaults. Valid keys: [`tasks::option_names`].
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env_options: BTreeMap<String, f64>,
 }
 
 /// Keys that may be absent from a configuration (optional settings).
-const OPTIONAL_KEYS: [&str; 1] = ["target_return"];
+const OPTIONAL_KEYS: [&str; 2] = ["target_return", "env_options"];
+
+/// The prefix of `--set` keys that set a task option (`env.KEY=VALUE`).
+pub const ENV_OPTION_PREFIX: &str = "env.";
 
 /// Names of the update rules.
 const ALGOS: [Algo; 4] = [
@@ -158,6 +168,7 @@ impl RunConfig {
             eval_episodes: 10,
             target_return: None,
             checkpoint_every: 50,
+            env_options: BTreeMap::new(),
         }
     }
 
@@ -252,8 +263,28 @@ impl RunConfig {
                 vf_clip: 0.0,
                 ..r
             },
+            // The MuJoCo tasks run the paper's reference settings (DESIGN
+            // §4, `Config::REFERENCE`: 64 envs × 128 steps, 10 epochs,
+            // minibatch 512, fixup minibatch 1024, lr 3e-4 decayed
+            // linearly, ε_KL 0.5, vf_coef 0.1 with value clipping 0.2,
+            // observation normalisation and reward scaling, log-std −0.5,
+            // γ 0.99, λ 0.95, 1M steps), with C_β = 3 as in the paper's
+            // main MuJoCo runs (the core's reference value is 2).
+            _ if tasks::is_mujoco_name(info.name) => Self {
+                c_beta: 3.0,
+                ..r
+            },
             _ => r,
         })
+    }
+
+    /// The task options as `(key, value)` pairs, for
+    /// [`tasks::visit_task_with`].
+    pub fn env_option_pairs(&self) -> Vec<(String, f64)> {
+        self.env_options
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
     }
 
     /// Every key a configuration may hold, in file order.
@@ -315,6 +346,23 @@ impl RunConfig {
         let valid = Self::keys();
         let mut table = toml::Table::try_from(self).expect("the configuration serialises");
         for (k, v) in overrides {
+            if let Some(opt) = k.strip_prefix(ENV_OPTION_PREFIX) {
+                let x = match v {
+                    toml::Value::Float(x) => x,
+                    toml::Value::Integer(i) => i as f64,
+                    toml::Value::Boolean(b) => f64::from(u8::from(b)),
+                    other => {
+                        return Err(HostError::bad(k, format!("expected a number, got `{other}`")));
+                    }
+                };
+                let opts = table
+                    .entry("env_options")
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                if let toml::Value::Table(t) = opts {
+                    t.insert(opt.to_owned(), toml::Value::Float(x));
+                }
+                continue;
+            }
             if !valid.contains(&k) {
                 return Err(HostError::UnknownKey {
                     key: k,
@@ -363,6 +411,22 @@ impl RunConfig {
                         format!("expected {}, got `{v}`", type_name(want)),
                     ));
                 }
+            } else if k == "env_options" {
+                let ok = match v {
+                    toml::Value::Table(t) => t.values().all(|x| {
+                        matches!(
+                            x,
+                            toml::Value::Float(_) | toml::Value::Integer(_) | toml::Value::Boolean(_)
+                        )
+                    }),
+                    _ => false,
+                };
+                if !ok {
+                    return Err(HostError::bad(
+                        k.clone(),
+                        "expected a table of numbers (task option = value)",
+                    ));
+                }
             } else if k == "target_return"
                 && !matches!(v, toml::Value::Float(_) | toml::Value::Integer(_))
             {
@@ -380,6 +444,22 @@ impl RunConfig {
                     matches!(preset.get(&k), Some(toml::Value::Float(_))) || k == "target_return";
                 match v {
                     toml::Value::Integer(i) if float_key => (k, toml::Value::Float(i as f64)),
+                    toml::Value::Table(t) if k == "env_options" => {
+                        let t = t
+                            .into_iter()
+                            .map(|(o, x)| {
+                                let x = match x {
+                                    toml::Value::Integer(i) => toml::Value::Float(i as f64),
+                                    toml::Value::Boolean(b) => {
+                                        toml::Value::Float(f64::from(u8::from(b)))
+                                    }
+                                    x => x,
+                                };
+                                (o, x)
+                            })
+                            .collect();
+                        (k, toml::Value::Table(t))
+                    }
                     v => (k, v),
                 }
             })
@@ -472,6 +552,7 @@ impl RunConfig {
     /// [`HostError::UnknownTask`] for an unknown task.
     pub fn validate(&self) -> Result<()> {
         tasks::task_info(&self.env)?;
+        tasks::check_options(&self.env, &self.env_option_pairs())?;
         tasks::check_hidden(self.hidden)?;
         let c = self.update_config()?;
         c.validate().map_err(|e| match e {
@@ -603,6 +684,37 @@ mod tests {
         let mut c = RunConfig::preset("pendulum").unwrap();
         c.target_return = Some(-200.0);
         assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
+    }
+
+    #[test]
+    fn task_options_are_checked_and_roundtrip() {
+        let e = RunConfig::resolve(Some("pendulum"), None, &["env.g=9".into()]).unwrap_err();
+        assert!(e.to_string().contains("env.g"), "{e}");
+        #[cfg(feature = "mujoco")]
+        {
+            for info in crate::mujoco::TASKS {
+                let c = RunConfig::preset(info.name).unwrap();
+                c.validate().unwrap();
+                assert_eq!((c.hidden, c.batch_size(), c.c_beta), (64, 8192, 3.0));
+                assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
+            }
+            let c = RunConfig::resolve(
+                Some("hopper"),
+                None,
+                &["env.forward_reward_weight=2".into(), "env.max_episode_steps=500".into()],
+            )
+            .unwrap();
+            assert_eq!(c.env_options.get("forward_reward_weight"), Some(&2.0));
+            assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
+            let e = RunConfig::resolve(Some("hopper"), None, &["env.nope=1".into()]).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains("nope") && msg.contains("forward_reward_weight"), "{msg}");
+        }
+        #[cfg(not(feature = "mujoco"))]
+        {
+            let e = RunConfig::resolve(Some("hopper"), None, &[]).unwrap_err();
+            assert!(matches!(e, HostError::NeedsFeature { .. }), "{e}");
+        }
     }
 
     #[test]

@@ -18,6 +18,14 @@ pub enum HostError {
         /// The known names, comma-separated.
         known: String,
     },
+    /// A MuJoCo task asked of a build without the `mujoco` feature.
+    #[error(
+        "task `{name}` is a MuJoCo task: build fixpo with `--features fixpo-host/mujoco` (or `--features mujoco` inside fixpo-host) after scripts/setup-mujoco.sh"
+    )]
+    NeedsFeature {
+        /// The name asked for.
+        name: String,
+    },
     /// A configuration key does not exist.
     #[error("unknown configuration key `{key}` (valid keys: {valid})")]
     UnknownKey {

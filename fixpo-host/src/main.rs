@@ -244,7 +244,7 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Envs { json } => {
-            let rows = fixpo_core::envs::CLASSIC;
+            let rows = fixpo_host::tasks::all_tasks();
             if json {
                 let v: Vec<_> = rows
                     .iter()
@@ -265,7 +265,7 @@ fn run() -> Result<ExitCode> {
                     "{:<24} {:>4} {:>4}  {:<12} {:>6}  description",
                     "name", "obs", "act", "actions", "steps"
                 ));
-                for i in rows {
+                for i in rows.iter().copied() {
                     say(&format!(
                         "{:<24} {:>4} {:>4}  {:<12} {:>6}  {}",
                         i.name,
@@ -304,7 +304,8 @@ fn run() -> Result<ExitCode> {
             sets,
             json,
         } => {
-            let base = if preset {
+            // A MuJoCo task's preset is the reference settings (with C_β 3).
+            let base = if preset || fixpo_host::tasks::is_mujoco_name(&env) {
                 RunConfig::preset(&env)?
             } else {
                 RunConfig::reference(fixpo_host::tasks::task_info(&env)?.name)
@@ -339,6 +340,16 @@ fn run() -> Result<ExitCode> {
                     "  fixup        {:.3} fixup steps per primary step",
                     r.fixup_per_primary
                 ));
+                if let (Some(raw), Some(ratio)) = (r.raw_steps_per_s, r.train_over_raw) {
+                    say(&format!(
+                        "  raw MuJoCo   {raw:.0} env steps/s ({} threads, random actions)",
+                        r.threads
+                    ));
+                    say(&format!(
+                        "  ratio        training / raw = {:.1}% (target ≥ 60%)",
+                        100.0 * ratio
+                    ));
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -123,24 +123,81 @@ pub trait HiddenVisitor {
     fn visit<const H: usize>(self) -> Self::Out;
 }
 
+/// The MuJoCo tasks' names and Gymnasium ids, known even in a build
+/// without the `mujoco` feature so that asking for one says what to do.
+pub const MUJOCO_NAMES: [(&str, &str); 8] = [
+    ("hopper", "Hopper-v5"),
+    ("walker2d", "Walker2d-v5"),
+    ("halfcheetah", "HalfCheetah-v5"),
+    ("swimmer", "Swimmer-v5"),
+    ("inverted-pendulum", "InvertedPendulum-v5"),
+    ("inverted-double-pendulum", "InvertedDoublePendulum-v5"),
+    ("reacher", "Reacher-v5"),
+    ("ant", "Ant-v5"),
+];
+
+/// Every task this build can run: the classic tasks, then (feature
+/// `mujoco`) the MuJoCo ones.
+pub fn all_tasks() -> Vec<&'static EnvInfo> {
+    let v: Vec<&'static EnvInfo> = envs::CLASSIC.iter().collect();
+    #[cfg(feature = "mujoco")]
+    let v = {
+        let mut v = v;
+        v.extend(crate::mujoco::TASKS.iter());
+        v
+    };
+    v
+}
+
 /// The names of the built-in tasks, comma-separated.
 pub fn task_names() -> String {
-    envs::CLASSIC
+    all_tasks()
         .iter()
         .map(|i| i.name)
         .collect::<Vec<_>>()
         .join(", ")
 }
 
+/// Whether `name` is a MuJoCo task (by name or Gymnasium id), whether or
+/// not this build includes them.
+pub fn is_mujoco_name(name: &str) -> bool {
+    MUJOCO_NAMES
+        .iter()
+        .any(|(n, id)| *n == name || *id == name)
+}
+
 /// The listing row of task `name`.
 ///
 /// # Errors
-/// [`HostError::UnknownTask`] listing the known names.
+/// [`HostError::UnknownTask`] listing the known names;
+/// [`HostError::NeedsFeature`] for a MuJoCo task in a build without the
+/// `mujoco` feature.
 pub fn task_info(name: &str) -> Result<&'static EnvInfo> {
+    #[cfg(feature = "mujoco")]
+    if let Some(info) = crate::mujoco::find(name) {
+        return Ok(info);
+    }
+    #[cfg(not(feature = "mujoco"))]
+    if is_mujoco_name(name) {
+        return Err(HostError::NeedsFeature {
+            name: name.to_owned(),
+        });
+    }
     envs::find(name).ok_or_else(|| HostError::UnknownTask {
         name: name.to_owned(),
         known: task_names(),
     })
+}
+
+/// The option names task `name` accepts through `--set env.KEY=VALUE`
+/// (empty for the classic tasks, which have none).
+pub fn option_names(name: &str) -> &'static [&'static str] {
+    #[cfg(feature = "mujoco")]
+    if let Some(o) = crate::mujoco::option_names(name) {
+        return o;
+    }
+    let _ = name;
+    &[]
 }
 
 fn spec<E>(name: &str, env: E) -> TaskSpec<E> {
@@ -157,7 +214,46 @@ fn spec<E>(name: &str, env: E) -> TaskSpec<E> {
 /// # Errors
 /// [`HostError::UnknownTask`] when no built-in task has that name.
 pub fn visit_task<V: TaskVisitor>(name: &str, v: V) -> Result<V::Out> {
+    visit_task_with(name, &[], v)
+}
+
+/// Runs `v` with the dimensions and type of task `name`, with the task's
+/// options `options` (`(key, value)` pairs, applied in order; see
+/// [`option_names`]).
+///
+/// # Errors
+/// [`HostError::UnknownTask`] when no built-in task has that name;
+/// [`HostError::BadConfig`] for an option the task does not have.
+pub fn visit_task_with<V: TaskVisitor>(
+    name: &str,
+    options: &[(String, f64)],
+    v: V,
+) -> Result<V::Out> {
+    #[cfg(feature = "mujoco")]
+    if crate::mujoco::find(name).is_some() {
+        check_options(name, options)?;
+        struct Host<V>(V);
+        impl<V: TaskVisitor> crate::mujoco::MujocoVisitor for Host<V> {
+            type Out = V::Out;
+            fn visit<
+                const O: usize,
+                const A: usize,
+                T: crate::mujoco::MujocoTask<O, A> + Task<O, A>,
+            >(
+                self,
+                task: T,
+            ) -> V::Out {
+                self.0.visit(TaskSpec {
+                    info: crate::mujoco::find(T::INFO.name).expect("listed"),
+                    env: task,
+                    kind: PolicyKind::Gaussian,
+                })
+            }
+        }
+        return Ok(crate::mujoco::visit(name, options, Host(v))?);
+    }
     let info = task_info(name)?;
+    check_options(info.name, options)?;
     Ok(match info.name {
         "pendulum" => v.visit(spec(info.name, Pendulum::new())),
         "cartpole" => v.visit(spec(info.name, CartPole::new())),
@@ -171,6 +267,30 @@ pub fn visit_task<V: TaskVisitor>(name: &str, v: V) -> Result<V::Out> {
             });
         }
     })
+}
+
+/// Checks that every key of `options` is an option of task `name`.
+///
+/// # Errors
+/// [`HostError::BadConfig`] naming the key and listing the valid ones.
+pub fn check_options(name: &str, options: &[(String, f64)]) -> Result<()> {
+    let valid = option_names(name);
+    for (k, _) in options {
+        if !valid.contains(&k.as_str()) {
+            return Err(HostError::bad(
+                format!("env.{k}"),
+                if valid.is_empty() {
+                    format!("task `{name}` has no options")
+                } else {
+                    format!(
+                        "`{k}` is not an option of task `{name}` (valid: {})",
+                        valid.join(", ")
+                    )
+                },
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that `hidden` is one of [`HIDDEN_SIZES`].
@@ -250,8 +370,21 @@ mod tests {
 
     #[test]
     fn unknown_names_and_sizes_are_refused() {
-        let e = visit_task("hopper", Roundtrip).unwrap_err().to_string();
-        assert!(e.contains("hopper") && e.contains("pendulum"), "{e}");
+        let e = visit_task("hoppr", Roundtrip).unwrap_err().to_string();
+        assert!(e.contains("hoppr") && e.contains("pendulum"), "{e}");
+        #[cfg(feature = "mujoco")]
+        assert!(e.contains("hopper"), "{e}");
+        #[cfg(not(feature = "mujoco"))]
+        {
+            let e = visit_task("hopper", Roundtrip).unwrap_err();
+            assert!(matches!(e, HostError::NeedsFeature { .. }), "{e}");
+            let e = e.to_string();
+            assert!(e.contains("--features mujoco") && !e.contains('\n'), "{e}");
+        }
+        let e = visit_task_with("pendulum", &[("g".into(), 9.0)], Roundtrip)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("env.g") && e.contains("no options"), "{e}");
         struct H;
         impl HiddenVisitor for H {
             type Out = usize;

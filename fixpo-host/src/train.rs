@@ -190,7 +190,8 @@ pub fn train(opts: &TrainOptions, observer: &mut dyn Observer) -> Result<TrainSu
             tasks::visit_hidden(hidden, W { v: self, spec })?
         }
     }
-    tasks::visit_task(&opts.config.env.clone(), V { opts, observer })?
+    let options = opts.config.env_option_pairs();
+    tasks::visit_task_with(&opts.config.env.clone(), &options, V { opts, observer })?
 }
 
 /// Whether `dir` already holds a run's files.
