@@ -76,6 +76,9 @@ enum Cmd {
         /// Config key that groups runs (one colour per value).
         #[arg(long, default_value = "algo")]
         group_by: String,
+        /// Image size in pixels, WIDTHxHEIGHT.
+        #[arg(long, default_value = "1000x800", value_parser = parse_size)]
+        size: (u32, u32),
     },
     /// Measure training throughput (env steps/s including updates) and the
     /// time split between environment stepping and updates.
@@ -284,6 +287,7 @@ fn run() -> Result<ExitCode> {
             out,
             x,
             group_by,
+            size,
         } => {
             let opts = PlotOptions {
                 x: match x {
@@ -291,7 +295,7 @@ fn run() -> Result<ExitCode> {
                     XArg::Wall => XAxis::WallS,
                 },
                 group_by,
-                ..PlotOptions::default()
+                size,
             };
             fixpo_host::plot::plot_runs(&runs, &out, &opts)?;
             say(&format!("wrote {}", out.display()));
@@ -354,6 +358,20 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("`{s}` is not WIDTHxHEIGHT"))?;
+    let n = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| (200..=4000).contains(&n))
+            .ok_or_else(|| format!("`{v}` is not a size in 200..=4000 pixels"))
+    };
+    Ok((n(w)?, n(h)?))
 }
 
 fn action_kind(i: &fixpo_core::envs::EnvInfo) -> &'static str {
