@@ -270,10 +270,7 @@ impl RunConfig {
             // observation normalisation and reward scaling, log-std −0.5,
             // γ 0.99, λ 0.95, 1M steps), with C_β = 3 as in the paper's
             // main MuJoCo runs (the core's reference value is 2).
-            _ if tasks::is_mujoco_name(info.name) => Self {
-                c_beta: 3.0,
-                ..r
-            },
+            _ if tasks::is_mujoco_name(info.name) => Self { c_beta: 3.0, ..r },
             _ => r,
         })
     }
@@ -352,7 +349,10 @@ impl RunConfig {
                     toml::Value::Integer(i) => i as f64,
                     toml::Value::Boolean(b) => f64::from(u8::from(b)),
                     other => {
-                        return Err(HostError::bad(k, format!("expected a number, got `{other}`")));
+                        return Err(HostError::bad(
+                            k,
+                            format!("expected a number, got `{other}`"),
+                        ));
                     }
                 };
                 let opts = table
@@ -416,7 +416,9 @@ impl RunConfig {
                     toml::Value::Table(t) => t.values().all(|x| {
                         matches!(
                             x,
-                            toml::Value::Float(_) | toml::Value::Integer(_) | toml::Value::Boolean(_)
+                            toml::Value::Float(_)
+                                | toml::Value::Integer(_)
+                                | toml::Value::Boolean(_)
                         )
                     }),
                     _ => false,
@@ -701,14 +703,20 @@ mod tests {
             let c = RunConfig::resolve(
                 Some("hopper"),
                 None,
-                &["env.forward_reward_weight=2".into(), "env.max_episode_steps=500".into()],
+                &[
+                    "env.forward_reward_weight=2".into(),
+                    "env.max_episode_steps=500".into(),
+                ],
             )
             .unwrap();
             assert_eq!(c.env_options.get("forward_reward_weight"), Some(&2.0));
             assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
             let e = RunConfig::resolve(Some("hopper"), None, &["env.nope=1".into()]).unwrap_err();
             let msg = e.to_string();
-            assert!(msg.contains("nope") && msg.contains("forward_reward_weight"), "{msg}");
+            assert!(
+                msg.contains("nope") && msg.contains("forward_reward_weight"),
+                "{msg}"
+            );
         }
         #[cfg(not(feature = "mujoco"))]
         {

@@ -161,9 +161,7 @@ pub fn task_names() -> String {
 /// Whether `name` is a MuJoCo task (by name or Gymnasium id), whether or
 /// not this build includes them.
 pub fn is_mujoco_name(name: &str) -> bool {
-    MUJOCO_NAMES
-        .iter()
-        .any(|(n, id)| *n == name || *id == name)
+    MUJOCO_NAMES.iter().any(|(n, id)| *n == name || *id == name)
 }
 
 /// The listing row of task `name`.

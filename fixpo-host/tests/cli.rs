@@ -446,3 +446,93 @@ fn bad_inputs_give_one_clear_line() {
         "epochs",
     );
 }
+
+#[cfg(not(feature = "mujoco"))]
+#[test]
+fn mujoco_tasks_need_the_feature() {
+    let t = tmp();
+    let out = path(t.path(), "run");
+    fails(
+        &["train", "--env", "hopper", "--out", out.to_str().unwrap()],
+        "--features fixpo-host/mujoco",
+    );
+    assert!(!ok(&["envs"]).contains("hopper"));
+}
+
+/// Needs `source .cache/mujoco/env.sh` (FIXPO_MJCF_DIR, LD_LIBRARY_PATH).
+#[cfg(feature = "mujoco")]
+#[test]
+fn mujoco_tasks_train_with_options() {
+    let list = ok(&["envs"]);
+    for name in [
+        "hopper",
+        "walker2d",
+        "halfcheetah",
+        "swimmer",
+        "inverted-pendulum",
+        "inverted-double-pendulum",
+        "reacher",
+        "ant",
+    ] {
+        assert!(
+            list.lines().any(|l| l.starts_with(name)),
+            "{name} not in {list}"
+        );
+    }
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("reacher") && l.split_whitespace().nth(4) == Some("50"))
+    );
+    let t = tmp();
+    let out = path(t.path(), "hopper");
+    let o = out.to_str().unwrap();
+    ok(&[
+        "train",
+        "--env",
+        "hopper",
+        "--steps",
+        "1024",
+        "--quiet",
+        "--no-plot",
+        "--out",
+        o,
+        "--set",
+        "num_envs=8",
+        "--set",
+        "steps_per_env=128",
+        "--set",
+        "minibatch=256",
+        "--set",
+        "env.max_episode_steps=20",
+        "--set",
+        "env.healthy_reward=2",
+    ]);
+    let cfg = std::fs::read_to_string(out.join("config.toml")).unwrap();
+    assert!(
+        cfg.contains("[env_options]") && cfg.contains("max_episode_steps = 20"),
+        "{cfg}"
+    );
+    assert!(cfg.contains("c_beta = 3"), "{cfg}");
+    // Episodes are cut at 20 steps: 8 envs × 128 steps end at least 8 × 6.
+    let m = metrics(&out);
+    assert!(m[0]["episodes"].as_u64().unwrap() >= 48, "{:?}", m[0]);
+    fails(
+        &[
+            "train",
+            "--env",
+            "hopper",
+            "--set",
+            "env.nope=1",
+            "--out",
+            o,
+            "--force",
+        ],
+        "forward_reward_weight",
+    );
+    fails(
+        &[
+            "train", "--env", "pendulum", "--set", "env.g=9", "--out", o, "--force",
+        ],
+        "env.g",
+    );
+}
