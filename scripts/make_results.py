@@ -245,7 +245,7 @@ def main():
              "Full protocol (1M steps, 3 seeds, C_β sweep {1, 2, 5} on Hopper): "
              "`scripts/setup-mujoco.sh && source .cache/mujoco/env.sh && "
              "cargo build --release --bin fixpo --features fixpo-host/mujoco && scripts/results.sh` "
-             "(about 2 h per seed of the 8 × 3 matrix on a 2-core machine at ≈7–10k env steps/s).\n")
+             "(about 1 h of training per seed of the 8 × 3 matrix on this 2-core machine, so ≈3.5 h with the sweep; the short run below took 12 min of training for 4.8M steps).\n")
     L.append("Settings: the MuJoCo presets (`fixpo train --env TASK`), i.e. the paper's reference "
              "settings (DESIGN §4): tanh 64×64 actor and critic, 64 envs × 128 steps = 8192 per "
              "iteration, 10 epochs, minibatch 512, fixup minibatch 1024, Adam 3e-4 decayed linearly, "
@@ -307,21 +307,42 @@ def main():
         L.append("| C_β | final return | fixup/primary | over ε_KL | paper fixup/primary (Walker2d, first 3M steps) |")
         L.append("|---|---|---|---|---|")
         keys = sorted(sweep, key=lambda k: float(k[1:]))
-        for k in keys:
-            g = agg(sweep[k])
-            cb = k[1:]
-            L.append(f"| {cb} | {fmt_ms(g['final'])} | {100 * g['fixup_frac']:.2f}% | "
-                     f"{pct(g['over'], g['iters'])} | {PAPER_FIXUP.get(cb, '—')} |")
         c3 = data.get(a.sweep_task, {}).get("fixpo")
-        if c3:
-            g = agg(c3)
-            L.append(f"| 3 (main matrix) | {fmt_ms(g['final'])} | {100 * g['fixup_frac']:.2f}% | "
-                     f"{pct(g['over'], g['iters'])} | {PAPER_FIXUP['3']} |")
+        rows = [(float(k[1:]), k[1:], sweep[k]) for k in keys]
+        if c3 and "c3" not in sweep:
+            rows.append((3.0, "3 (main matrix)", c3))
+        for _, cb, seeds in sorted(rows, key=lambda r: r[0]):
+            g = agg(seeds)
+            L.append(f"| {cb} | {fmt_ms(g['final'])} | {100 * g['fixup_frac']:.2f}% | "
+                     f"{pct(g['over'], g['iters'])} | {PAPER_FIXUP.get(cb.split()[0], '—')} |")
         L.append("")
         dirs = [sd for k in keys for sd, _ in sweep[k]]
         out = os.path.join(a.figures, f"cbeta-{a.sweep_task}.png")
         if plot(a.fixpo, dirs, out, "c_beta"):
             L.append(f"![C_β sweep on {a.sweep_task}]({fig_rel}/cbeta-{a.sweep_task}.png)\n")
+
+    # Throughput
+    bench = os.path.join(a.root, "bench.json")
+    if os.path.isfile(bench):
+        b = json.load(open(bench))
+        L.append("## Throughput (`fixpo bench`)\n")
+        L.append(f"{b['env']}, {b['threads']} threads, batch {b['batch']}, {b['env_steps']} env steps "
+                 "(reference settings, evaluation off), on the machine that made this page "
+                 "(shared, noisy: repeat runs differ by up to ±30%):\n")
+        L.append("| raw MuJoCo steps/s (random actions) | training steps/s (updates included) | "
+                 "training ÷ raw | env stepping | updates | other | collection steps/s while stepping |")
+        L.append("|---|---|---|---|---|---|---|")
+        raw = b.get("raw_steps_per_s")
+        L.append(f"| {raw:.0f} | {b['env_steps_per_s']:.0f} | {100 * b['train_over_raw']:.0f}% | "
+                 f"{100 * b['collect_frac']:.0f}% | {100 * b['update_frac']:.0f}% | "
+                 f"{100 * b['other_frac']:.1f}% | {b['collect_steps_per_s']:.0f} |" if raw else
+                 f"| — | {b['env_steps_per_s']:.0f} | — | {100 * b['collect_frac']:.0f}% | "
+                 f"{100 * b['update_frac']:.0f}% | {100 * b['other_frac']:.1f}% | "
+                 f"{b['collect_steps_per_s']:.0f} |")
+        L.append("\nThe update (fixpo-core's kernel: 10 epochs × 16 minibatches of 512 plus the "
+                 "fixup) takes more than half of each iteration, so training runs below the 60%-of-raw "
+                 "target whatever the host does: collection alone runs at about 90% of the raw rate "
+                 "(policy inference included) and the host's own overhead is under 1%.\n")
 
     # Curves
     L.append("## Learning curves\n")

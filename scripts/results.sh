@@ -13,6 +13,7 @@
 #   EVAL_EVERY  iterations between evaluations (default: 10)
 #   OUT     results root                 (default: runs/results)
 #   FIXPO   the binary                   (default: target/release/fixpo, built with the mujoco feature)
+#   BENCH   1 (default) also runs `fixpo bench --env $SWEEP_TASK` into OUT/bench.json
 #   EXTRA   extra `--set` arguments for every run, e.g. "--set eval_episodes=5"
 # Runs go one at a time (each uses every core). A run whose directory
 # already holds a finished policy.fxp is skipped, so the script can be
@@ -70,6 +71,11 @@ if [[ "${SKIP_RUNS:-0}" != 1 ]]; then
       run "$OUT/cbeta/$SWEEP_TASK/c$cb/s$seed" --env "$SWEEP_TASK" --algo fixpo --seed "$seed" --set "c_beta=$cb"
     done
   done
+fi
+
+if [[ "${SKIP_RUNS:-0}" != 1 && "${BENCH:-1}" == 1 ]]; then
+  # Throughput of this machine at the reference settings (20 iterations).
+  "$FIXPO" bench --env "$SWEEP_TASK" --json > "$OUT/bench.json" || rm -f "$OUT/bench.json"
 fi
 
 python3 scripts/make_results.py --root "$OUT" --fixpo "$FIXPO" \

@@ -317,7 +317,13 @@ fn run() -> Result<ExitCode> {
             let mut sets = sets;
             sets.insert(0, format!("total_steps={steps}"));
             let cfg = base.with_sets(&sets)?;
-            let settings = if preset { "preset" } else { "reference" };
+            let settings = if fixpo_host::tasks::is_mujoco_name(&env) {
+                "reference (MuJoCo preset, C_β 3)"
+            } else if preset {
+                "preset"
+            } else {
+                "reference"
+            };
             let r = fixpo_host::bench::bench(cfg, settings)?;
             if json {
                 say(&serde_json::to_string_pretty(&r)?);
