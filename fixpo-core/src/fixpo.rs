@@ -178,7 +178,10 @@ impl Config {
         ent_coef: 0.0,
         norm_adv: false,
         fixup_schedule: FixupSchedule::EveryEpoch,
-        max_fixup_passes: 64,
+        // Phases that need more passes rarely converge at all (Adam's second
+        // moments from the primary phase make fixup steps small); failing
+        // fast to the forward-only backtracking is cheaper.
+        max_fixup_passes: 16,
         max_fixup_steps: 2048,
         max_backtracks: 24,
         clip_ratio: 0.2,
@@ -921,6 +924,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         let mut lr = cfg.lr;
         let mut best = f32::INFINITY;
         let mut stale = 0u32;
+        let mut momentum_cleared = false;
         for _pass in 0..cfg.max_fixup_passes {
             rep.fixup_passes += 1;
             let mut violated = false;
@@ -930,6 +934,13 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
                 worst = worst.max(st.max_kl);
                 if st.max_kl <= cfg.eps_kl {
                     continue;
+                }
+                if !violated && !momentum_cleared {
+                    // The primary phase's momentum points away from θ_old;
+                    // carried into the fixup it first raises the KL. Clear
+                    // the first moment once per phase (no extra memory).
+                    self.policy_opt.m.fill_zero();
+                    momentum_cleared = true;
                 }
                 violated = true;
                 if *steps_left == 0 {
