@@ -32,6 +32,9 @@ cargo clippy --workspace --all-targets --features fixpo-host/mujoco -- -D warnin
 step "cargo test (workspace, MuJoCo feature on)"
 cargo test --workspace --features fixpo-host/mujoco
 
+step "cargo test -p fixpo-host without the MuJoCo feature (its one-line 'needs --features mujoco' error)"
+cargo test -p fixpo-host
+
 step "fixpo-core for thumbv7em-none-eabihf: no std, no alloc, each feature; size probe"
 scripts/build-core-thumb.sh
 
