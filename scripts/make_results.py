@@ -251,7 +251,7 @@ def main():
              "iteration, 10 epochs, minibatch 512, fixup minibatch 1024, Adam 3e-4 decayed linearly, "
              "ε_KL 0.5, C_β 3 (the paper's main MuJoCo runs), β Adam lr 0.01, vf_coef 0.1 with value "
              "clipping 0.2, observation normalisation and reward scaling, log-std init −0.5, "
-             "γ 0.99, λ 0.95. `ppo-clip` uses clip ratio 0.5 (the reference setting) with no KL "
+             "γ 0.99, λ 0.95. `ppo-clip` uses clip ratio 0.2 with no KL "
              "control; `fixpo-nofixup` is FixPO's primary phase (β-controlled KL penalty) without the "
              "fixup phase.\n")
     L.append("**Final return** = the run's final deterministic evaluation: mean return of 10 "
