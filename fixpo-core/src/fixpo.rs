@@ -193,60 +193,35 @@ impl Config {
     /// # Errors
     /// [`UpdateError::InvalidConfig`] naming the first bad field.
     pub fn validate(&self) -> Result<(), UpdateError> {
-        let bad = |field: &'static str| Err(UpdateError::InvalidConfig { field });
         let pos = |x: f32| x.is_finite() && x > 0.0;
         let nonneg = |x: f32| x.is_finite() && x >= 0.0;
-        if self.epochs == 0 {
-            return bad("epochs");
+        let unit = |x: f32| (0.0..1.0).contains(&x);
+        // Every field's condition, in declaration order; the first that
+        // fails is reported.
+        let checks = [
+            (self.epochs > 0, "epochs"),
+            (self.minibatch > 0, "minibatch"),
+            (self.fixup_minibatch > 0, "fixup_minibatch"),
+            (nonneg(self.lr), "lr"),
+            (
+                unit(self.adam.beta1) && unit(self.adam.beta2) && pos(self.adam.eps),
+                "adam",
+            ),
+            (self.max_grad_norm.is_finite(), "max_grad_norm"),
+            (pos(self.eps_kl), "eps_kl"),
+            (pos(self.c_beta), "c_beta"),
+            (nonneg(self.beta_lr), "beta_lr"),
+            (pos(self.beta_max), "beta_max"),
+            (nonneg(self.vf_coef), "vf_coef"),
+            (self.vf_clip.is_finite(), "vf_clip"),
+            (nonneg(self.ent_coef), "ent_coef"),
+            (pos(self.clip_ratio), "clip_ratio"),
+            (pos(self.kl_target), "kl_target"),
+        ];
+        match checks.iter().find(|(ok, _)| !ok) {
+            Some(&(_, field)) => Err(UpdateError::InvalidConfig { field }),
+            None => Ok(()),
         }
-        if self.minibatch == 0 {
-            return bad("minibatch");
-        }
-        if self.fixup_minibatch == 0 {
-            return bad("fixup_minibatch");
-        }
-        if !nonneg(self.lr) {
-            return bad("lr");
-        }
-        if !(self.adam.beta1 >= 0.0
-            && self.adam.beta1 < 1.0
-            && self.adam.beta2 >= 0.0
-            && self.adam.beta2 < 1.0
-            && pos(self.adam.eps))
-        {
-            return bad("adam");
-        }
-        if !self.max_grad_norm.is_finite() {
-            return bad("max_grad_norm");
-        }
-        if !pos(self.eps_kl) {
-            return bad("eps_kl");
-        }
-        if !pos(self.c_beta) {
-            return bad("c_beta");
-        }
-        if !nonneg(self.beta_lr) {
-            return bad("beta_lr");
-        }
-        if !pos(self.beta_max) {
-            return bad("beta_max");
-        }
-        if !nonneg(self.vf_coef) {
-            return bad("vf_coef");
-        }
-        if !self.vf_clip.is_finite() {
-            return bad("vf_clip");
-        }
-        if !nonneg(self.ent_coef) {
-            return bad("ent_coef");
-        }
-        if !pos(self.clip_ratio) {
-            return bad("clip_ratio");
-        }
-        if !pos(self.kl_target) {
-            return bad("kl_target");
-        }
-        Ok(())
     }
 
     fn fixup_enabled(&self) -> bool {

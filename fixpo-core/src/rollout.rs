@@ -148,121 +148,103 @@ where
     if out.len() != gae_buf.len() {
         return Err(CollectError::LengthMismatch);
     }
-    let result = collect_inner(
-        env, slot, rng, policy, value, stats, seen, cfg, out, gae_buf, on_episode,
-    );
+    // Any error leaves the episode in an unknown state: reset it next time.
+    let mut run = || -> Result<(), CollectError> {
+        let space = env.action_space();
+        let norm = |raw: &[f32; O]| {
+            if cfg.norm_obs {
+                stats.obs.normalize(raw, cfg.obs_clip)
+            } else {
+                *raw
+            }
+        };
+        let n = out.len();
+        for i in 0..n {
+            if slot.needs_reset {
+                slot.obs = env.reset(rng);
+                slot.needs_reset = false;
+                slot.ep_return = 0.0;
+                slot.ep_len = 0;
+                slot.disc_return = 0.0;
+                if !slot.obs.iter().all(|x| x.is_finite()) {
+                    return Err(CollectError::NonFiniteEnv);
+                }
+                seen.obs.update(&slot.obs);
+            }
+            let obs = norm(&slot.obs);
+            let (mean, logp_ok) = {
+                let o = policy.output(&obs);
+                (o, o.iter().all(|x| x.is_finite()))
+            };
+            let v = value.predict(&obs)[0];
+            if !(logp_ok && v.is_finite()) {
+                return Err(CollectError::NonFiniteNetwork);
+            }
+            let action = dist::sample(policy.kind, &mean, &policy.log_std, rng);
+            let env_action = match (space, policy.kind) {
+                (ActionSpace::Continuous { low, high }, PolicyKind::Gaussian) => {
+                    core::array::from_fn(|k| action[k].clamp(low[k], high[k]))
+                }
+                _ => action,
+            };
+            let step = env.step(&env_action);
+            if !(step.obs.iter().all(|x| x.is_finite()) && step.reward.is_finite()) {
+                return Err(CollectError::NonFiniteEnv);
+            }
+            slot.ep_return += step.reward;
+            slot.ep_len += 1;
+            let done = step.terminated || step.truncated;
+            let reward = if cfg.scale_reward {
+                slot.disc_return = slot.disc_return * cfg.gamma + step.reward;
+                seen.ret.stats.update(&[slot.disc_return]);
+                stats.ret.apply(step.reward)
+            } else {
+                step.reward
+            };
+            seen.obs.update(&step.obs);
+            out[i] = Transition {
+                obs,
+                action,
+                value: v,
+                ..Transition::ZERO
+            };
+            gae_buf[i] = GaeStep {
+                reward,
+                value: v,
+                next_value: 0.0,
+                terminated: step.terminated,
+                done,
+            };
+            // Bootstrap values: a truncated episode, or the segment's last step.
+            if (step.truncated && !step.terminated) || (i + 1 == n && !done) {
+                gae_buf[i].next_value = value.predict(&norm(&step.obs))[0];
+            }
+            if done {
+                on_episode(Episode {
+                    ret: slot.ep_return,
+                    len: slot.ep_len,
+                });
+                slot.needs_reset = true;
+            } else {
+                slot.obs = step.obs;
+            }
+        }
+        for i in 0..n.saturating_sub(1) {
+            if !gae_buf[i].done {
+                gae_buf[i].next_value = gae_buf[i + 1].value;
+            }
+        }
+        gae_with(gae_buf, cfg.gamma, cfg.lambda, |i, adv, ret| {
+            out[i].advantage = adv;
+            out[i].ret = ret;
+        })
+        .map_err(|_| CollectError::NonFiniteNetwork)
+    };
+    let result = run();
     if result.is_err() {
         slot.needs_reset = true;
     }
     result
-}
-
-fn collect_inner<E, R, const O: usize, const H: usize, const A: usize>(
-    env: &mut E,
-    slot: &mut EnvSlot<O>,
-    rng: &mut R,
-    policy: &Policy<O, H, A>,
-    value: &Value<O, H>,
-    stats: &NormStats<O>,
-    seen: &mut NormStats<O>,
-    cfg: &CollectConfig,
-    out: &mut [Transition<O, A>],
-    gae_buf: &mut [GaeStep],
-    on_episode: &mut dyn FnMut(Episode),
-) -> Result<(), CollectError>
-where
-    E: Env<O, A>,
-    R: RngCore + ?Sized,
-{
-    let space = env.action_space();
-    let norm = |raw: &[f32; O]| {
-        if cfg.norm_obs {
-            stats.obs.normalize(raw, cfg.obs_clip)
-        } else {
-            *raw
-        }
-    };
-    let n = out.len();
-    for i in 0..n {
-        if slot.needs_reset {
-            slot.obs = env.reset(rng);
-            slot.needs_reset = false;
-            slot.ep_return = 0.0;
-            slot.ep_len = 0;
-            slot.disc_return = 0.0;
-            if !slot.obs.iter().all(|x| x.is_finite()) {
-                return Err(CollectError::NonFiniteEnv);
-            }
-            seen.obs.update(&slot.obs);
-        }
-        let obs = norm(&slot.obs);
-        let (mean, logp_ok) = {
-            let o = policy.output(&obs);
-            (o, o.iter().all(|x| x.is_finite()))
-        };
-        let v = value.predict(&obs)[0];
-        if !(logp_ok && v.is_finite()) {
-            return Err(CollectError::NonFiniteNetwork);
-        }
-        let action = dist::sample(policy.kind, &mean, &policy.log_std, rng);
-        let env_action = match (space, policy.kind) {
-            (ActionSpace::Continuous { low, high }, PolicyKind::Gaussian) => {
-                core::array::from_fn(|k| action[k].clamp(low[k], high[k]))
-            }
-            _ => action,
-        };
-        let step = env.step(&env_action);
-        if !(step.obs.iter().all(|x| x.is_finite()) && step.reward.is_finite()) {
-            return Err(CollectError::NonFiniteEnv);
-        }
-        slot.ep_return += step.reward;
-        slot.ep_len += 1;
-        let done = step.terminated || step.truncated;
-        let reward = if cfg.scale_reward {
-            slot.disc_return = slot.disc_return * cfg.gamma + step.reward;
-            seen.ret.stats.update(&[slot.disc_return]);
-            stats.ret.apply(step.reward)
-        } else {
-            step.reward
-        };
-        seen.obs.update(&step.obs);
-        out[i] = Transition {
-            obs,
-            action,
-            value: v,
-            ..Transition::ZERO
-        };
-        gae_buf[i] = GaeStep {
-            reward,
-            value: v,
-            next_value: 0.0,
-            terminated: step.terminated,
-            done,
-        };
-        // Bootstrap values: a truncated episode, or the segment's last step.
-        if (step.truncated && !step.terminated) || (i + 1 == n && !done) {
-            gae_buf[i].next_value = value.predict(&norm(&step.obs))[0];
-        }
-        if done {
-            on_episode(Episode {
-                ret: slot.ep_return,
-                len: slot.ep_len,
-            });
-            slot.needs_reset = true;
-        } else {
-            slot.obs = step.obs;
-        }
-    }
-    for i in 0..n.saturating_sub(1) {
-        if !gae_buf[i].done {
-            gae_buf[i].next_value = gae_buf[i + 1].value;
-        }
-    }
-    gae_with(gae_buf, cfg.gamma, cfg.lambda, |i, adv, ret| {
-        out[i].advantage = adv;
-        out[i].ret = ret;
-    })
-    .map_err(|_| CollectError::NonFiniteNetwork)
 }
 
 /// Runs one episode with the deterministic policy (through `actor`) and
