@@ -13,7 +13,7 @@
 //! and the adaptive-KL-penalty PPO, selected by [`Algo`].
 
 use crate::dist::{self, HeadGrad, PolicyKind};
-use crate::mlp::MlpCache;
+use crate::mlp::{BLOCK, MlpBlock};
 use crate::optim::{Adam, AdamConfig, ScalarAdam, clip_global_norm};
 use crate::params::Params;
 use crate::policy::{Policy, Value};
@@ -384,6 +384,11 @@ pub trait Backend<const O: usize, const H: usize, const A: usize> {
         primary_grads(policy, value, old_log_std, mb, n, c, gp, gv)
     }
 
+    /// Fills in `old_out` and `old_logp` of every transition from `old`.
+    fn old_outputs(&mut self, old: &Policy<O, H, A>, batch: &mut [Transition<O, A>]) {
+        old_outputs(old, batch);
+    }
+
     /// Max and sum of D_KL(π_old ‖ π) over `mb` (forward passes only).
     fn kl_stats(
         &mut self,
@@ -416,6 +421,7 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for Serial
 /// The primary-phase loss of one sample and its gradient (see the module
 /// docs for the loss): `L_i = surrogate_i + β·KL_i + c_vf·value_i − c_ent·H_i`,
 /// every term divided by `n`.
+#[inline(always)]
 pub fn primary_grads<const O: usize, const H: usize, const A: usize>(
     policy: &Policy<O, H, A>,
     value: &Value<O, H>,
@@ -429,114 +435,159 @@ pub fn primary_grads<const O: usize, const H: usize, const A: usize>(
     let inv_n = 1.0 / n.max(1) as f32;
     let kind = policy.kind;
     let mut st = MbStats::default();
-    let mut pc = MlpCache::ZERO;
-    let mut vc = MlpCache::ZERO;
-    for t in mb {
-        let out = policy.net.forward(&t.obs, &mut pc);
-        let mut hg = HeadGrad::ZERO;
+    // Samples go through the networks BLOCK at a time; the blocked kernels
+    // give the same bits as one sample at a time.
+    let mut pb = MlpBlock::ZERO;
+    let mut vb = MlpBlock::ZERO;
+    for chunk in mb.chunks(BLOCK) {
+        for (s, t) in chunk.iter().enumerate() {
+            pb.x[s] = t.obs;
+            vb.x[s] = t.obs;
+        }
+        let outs = policy.net.forward_block(&mut pb);
+        let mut d_out = [[0.0f32; A]; BLOCK];
+        for ((t, out), d) in chunk.iter().zip(&outs).zip(&mut d_out) {
+            let mut hg = HeadGrad::ZERO;
 
-        // Surrogate: −r·Â (or PPO's clipped version).
-        let adv = (t.advantage - c.adv_mean) * c.adv_scale;
-        let logp = dist::log_prob(kind, &out, &policy.log_std, &t.action);
-        let ratio = libm::expf(logp - t.old_logp);
-        let out_of_range = ratio < 1.0 - c.clip_ratio || ratio > 1.0 + c.clip_ratio;
-        st.clipped += out_of_range as u32;
-        let (loss, d_logp) = match c.algo {
-            Algo::PpoClip => {
-                let clipped = ratio.clamp(1.0 - c.clip_ratio, 1.0 + c.clip_ratio);
-                let (s1, s2) = (ratio * adv, clipped * adv);
-                if s1 <= s2 {
-                    (-s1, -ratio * adv)
-                } else {
-                    (-s2, 0.0)
+            // Surrogate: −r·Â (or PPO's clipped version).
+            let adv = (t.advantage - c.adv_mean) * c.adv_scale;
+            let logp = dist::log_prob(kind, out, &policy.log_std, &t.action);
+            let ratio = libm::expf(logp - t.old_logp);
+            let out_of_range = ratio < 1.0 - c.clip_ratio || ratio > 1.0 + c.clip_ratio;
+            st.clipped += out_of_range as u32;
+            let (loss, d_logp) = match c.algo {
+                Algo::PpoClip => {
+                    let clipped = ratio.clamp(1.0 - c.clip_ratio, 1.0 + c.clip_ratio);
+                    let (s1, s2) = (ratio * adv, clipped * adv);
+                    if s1 <= s2 {
+                        (-s1, -ratio * adv)
+                    } else {
+                        (-s2, 0.0)
+                    }
                 }
-            }
-            _ => (-ratio * adv, -ratio * adv),
-        };
-        st.sum_policy_loss += loss;
-        dist::log_prob_grad(
-            kind,
-            &out,
-            &policy.log_std,
-            &t.action,
-            d_logp * inv_n,
-            &mut hg,
-        );
-
-        // KL penalty β·KL(old‖new).
-        let kl = dist::kl(kind, &t.old_out, old_log_std, &out, &policy.log_std);
-        st.max_kl = st.max_kl.max(kl);
-        st.sum_kl += kl;
-        if c.beta != 0.0 {
-            dist::kl_grad(
+                _ => (-ratio * adv, -ratio * adv),
+            };
+            st.sum_policy_loss += loss;
+            dist::log_prob_grad(
                 kind,
-                &t.old_out,
-                old_log_std,
-                &out,
+                out,
                 &policy.log_std,
-                c.beta * inv_n,
+                &t.action,
+                d_logp * inv_n,
                 &mut hg,
             );
-        }
 
-        // Entropy bonus −c_ent·H.
-        st.sum_entropy += dist::entropy(kind, &out, &policy.log_std);
-        if c.ent_coef != 0.0 {
-            dist::entropy_grad(kind, &out, &policy.log_std, -c.ent_coef * inv_n, &mut hg);
-        }
+            // KL penalty β·KL(old‖new).
+            let kl = dist::kl(kind, &t.old_out, old_log_std, out, &policy.log_std);
+            st.max_kl = st.max_kl.max(kl);
+            st.sum_kl += kl;
+            if c.beta != 0.0 {
+                dist::kl_grad(
+                    kind,
+                    &t.old_out,
+                    old_log_std,
+                    out,
+                    &policy.log_std,
+                    c.beta * inv_n,
+                    &mut hg,
+                );
+            }
 
-        policy.net.backward(&pc, &hg.d_out, &mut gp.net);
-        if kind == PolicyKind::Gaussian {
-            for i in 0..A {
-                gp.log_std[i] += hg.d_log_std[i];
+            // Entropy bonus −c_ent·H.
+            st.sum_entropy += dist::entropy(kind, out, &policy.log_std);
+            if c.ent_coef != 0.0 {
+                dist::entropy_grad(kind, out, &policy.log_std, -c.ent_coef * inv_n, &mut hg);
+            }
+
+            *d = hg.d_out;
+            if kind == PolicyKind::Gaussian {
+                for i in 0..A {
+                    gp.log_std[i] += hg.d_log_std[i];
+                }
             }
         }
+        policy
+            .net
+            .backward_block(&pb, &d_out, chunk.len(), &mut gp.net);
 
         // Value loss c_vf·(V − R)², optionally clipped around V_old.
-        let v = value.forward(&t.obs, &mut vc)[0];
-        let e = v - t.ret;
-        let (vloss, dv) = if c.vf_clip > 0.0 {
-            let dv_raw = v - t.value;
-            let vclip = t.value + dv_raw.clamp(-c.vf_clip, c.vf_clip);
-            let ec = vclip - t.ret;
-            if e * e >= ec * ec {
-                (e * e, 2.0 * e)
-            } else if dv_raw.abs() < c.vf_clip {
-                (ec * ec, 2.0 * ec)
+        let vs = value.forward_block(&mut vb);
+        let mut dv_out = [[0.0f32; 1]; BLOCK];
+        for ((t, v), d) in chunk.iter().zip(&vs).zip(&mut dv_out) {
+            let v = v[0];
+            let e = v - t.ret;
+            let (vloss, dv) = if c.vf_clip > 0.0 {
+                let dv_raw = v - t.value;
+                let vclip = t.value + dv_raw.clamp(-c.vf_clip, c.vf_clip);
+                let ec = vclip - t.ret;
+                if e * e >= ec * ec {
+                    (e * e, 2.0 * e)
+                } else if dv_raw.abs() < c.vf_clip {
+                    (ec * ec, 2.0 * ec)
+                } else {
+                    (ec * ec, 0.0)
+                }
             } else {
-                (ec * ec, 0.0)
-            }
-        } else {
-            (e * e, 2.0 * e)
-        };
-        st.sum_value_loss += vloss;
-        value.backward(&vc, &[c.vf_coef * dv * inv_n], gv);
-        st.n += 1;
+                (e * e, 2.0 * e)
+            };
+            st.sum_value_loss += vloss;
+            *d = [c.vf_coef * dv * inv_n];
+            st.n += 1;
+        }
+        value.backward_block(&vb, &dv_out, chunk.len(), gv);
     }
     st
 }
 
+/// Sets each transition's `old_out` (π_old's output at its observation)
+/// and `old_logp` (log π_old of its action).
+#[inline(always)]
+pub fn old_outputs<const O: usize, const H: usize, const A: usize>(
+    old: &Policy<O, H, A>,
+    batch: &mut [Transition<O, A>],
+) {
+    let mut pb = MlpBlock::ZERO;
+    for chunk in batch.chunks_mut(BLOCK) {
+        for (s, t) in chunk.iter().enumerate() {
+            pb.x[s] = t.obs;
+        }
+        let outs = old.net.forward_block(&mut pb);
+        for (t, out) in chunk.iter_mut().zip(outs) {
+            t.old_out = out;
+            t.old_logp = dist::log_prob(old.kind, &out, &old.log_std, &t.action);
+        }
+    }
+}
+
 /// Max and sum of D_KL(π_old ‖ π) over `mb`, using each transition's stored
 /// `old_out` and the old log-std.
+#[inline(always)]
 pub fn kl_stats<const O: usize, const H: usize, const A: usize>(
     policy: &Policy<O, H, A>,
     old_log_std: &[f32; A],
     mb: &[Transition<O, A>],
 ) -> MbStats {
     let mut st = MbStats::default();
-    for t in mb {
-        let out = policy.output(&t.obs);
-        let kl = dist::kl(policy.kind, &t.old_out, old_log_std, &out, &policy.log_std);
-        // NaN must count as a violation: fold it in as +∞.
-        let kl = if kl.is_nan() { f32::INFINITY } else { kl };
-        st.max_kl = st.max_kl.max(kl);
-        st.sum_kl += kl;
-        st.n += 1;
+    let mut pb = MlpBlock::ZERO;
+    for chunk in mb.chunks(BLOCK) {
+        for (s, t) in chunk.iter().enumerate() {
+            pb.x[s] = t.obs;
+        }
+        let outs = policy.net.forward_block(&mut pb);
+        for (t, out) in chunk.iter().zip(&outs) {
+            let kl = dist::kl(policy.kind, &t.old_out, old_log_std, out, &policy.log_std);
+            // NaN must count as a violation: fold it in as +∞.
+            let kl = if kl.is_nan() { f32::INFINITY } else { kl };
+            st.max_kl = st.max_kl.max(kl);
+            st.sum_kl += kl;
+            st.n += 1;
+        }
     }
     st
 }
 
 /// Accumulates into `gp` the gradient of `scale · Σ_i KL_i` over `mb`.
+#[inline(always)]
 pub fn kl_grads<const O: usize, const H: usize, const A: usize>(
     policy: &Policy<O, H, A>,
     old_log_std: &[f32; A],
@@ -545,29 +596,38 @@ pub fn kl_grads<const O: usize, const H: usize, const A: usize>(
     gp: &mut Policy<O, H, A>,
 ) -> MbStats {
     let mut st = MbStats::default();
-    let mut pc = MlpCache::ZERO;
-    for t in mb {
-        let out = policy.net.forward(&t.obs, &mut pc);
-        let kl = dist::kl(policy.kind, &t.old_out, old_log_std, &out, &policy.log_std);
-        st.max_kl = st.max_kl.max(kl);
-        st.sum_kl += kl;
-        st.n += 1;
-        let mut hg = HeadGrad::ZERO;
-        dist::kl_grad(
-            policy.kind,
-            &t.old_out,
-            old_log_std,
-            &out,
-            &policy.log_std,
-            scale,
-            &mut hg,
-        );
-        policy.net.backward(&pc, &hg.d_out, &mut gp.net);
-        if policy.kind == PolicyKind::Gaussian {
-            for i in 0..A {
-                gp.log_std[i] += hg.d_log_std[i];
+    let mut pb = MlpBlock::ZERO;
+    for chunk in mb.chunks(BLOCK) {
+        for (s, t) in chunk.iter().enumerate() {
+            pb.x[s] = t.obs;
+        }
+        let outs = policy.net.forward_block(&mut pb);
+        let mut d_out = [[0.0f32; A]; BLOCK];
+        for ((t, out), d) in chunk.iter().zip(&outs).zip(&mut d_out) {
+            let kl = dist::kl(policy.kind, &t.old_out, old_log_std, out, &policy.log_std);
+            st.max_kl = st.max_kl.max(kl);
+            st.sum_kl += kl;
+            st.n += 1;
+            let mut hg = HeadGrad::ZERO;
+            dist::kl_grad(
+                policy.kind,
+                &t.old_out,
+                old_log_std,
+                out,
+                &policy.log_std,
+                scale,
+                &mut hg,
+            );
+            *d = hg.d_out;
+            if policy.kind == PolicyKind::Gaussian {
+                for i in 0..A {
+                    gp.log_std[i] += hg.d_log_std[i];
+                }
             }
         }
+        policy
+            .net
+            .backward_block(&pb, &d_out, chunk.len(), &mut gp.net);
     }
     st
 }
@@ -713,13 +773,11 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         rng: &mut R,
         backend: &mut B,
     ) -> Result<UpdateReport, UpdateError> {
-        let kind = self.policy.kind;
         let old_ls = self.old_policy.log_std;
         // π_old's distribution at every state, from the parameters themselves
         // so the guarantee is relative to the real π_old.
-        for t in batch.iter_mut() {
-            t.old_out = self.old_policy.output(&t.obs);
-            t.old_logp = dist::log_prob(kind, &t.old_out, &old_ls, &t.action);
+        backend.old_outputs(&self.old_policy, batch);
+        for t in batch.iter() {
             if !(t.old_out.iter().all(|x| x.is_finite()) && t.old_logp.is_finite()) {
                 return Err(UpdateError::NonFiniteOutput);
             }

@@ -29,7 +29,7 @@ pub use dist::PolicyKind;
 pub use env::{ActionSpace, Env, Step};
 pub use file::FileError;
 pub use fixpo::{Algo, Backend, Config, Serial, Trainer, Transition, UpdateError, UpdateReport};
-pub use mlp::{Mlp, MlpCache};
+pub use mlp::{BLOCK, Mlp, MlpBlock, MlpCache};
 pub use norm::RunningMeanStd;
 pub use params::Params;
 pub use policy::{Policy, Value};

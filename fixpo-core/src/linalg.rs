@@ -4,7 +4,7 @@
 //! `dot` keeps eight independent partial sums.
 
 /// `y += a·x` element-wise over the common length.
-#[inline]
+#[inline(always)]
 pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
     for (yi, &xi) in y.iter_mut().zip(x) {
         *yi += a * xi;
@@ -12,7 +12,7 @@ pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
 }
 
 /// Dot product with eight interleaved partial sums (a fixed summation order).
-#[inline]
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
@@ -40,7 +40,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// range reduction (n integral by the 1.5·2²³ rounding trick, |f| ≤ ½) and
 /// 2^f by its degree-7 Taylor polynomial (relative error < 2e-9). The input
 /// is clamped to ±10, where tanh is 1 − 4e-9 in f32. Absolute error < 2e-7.
-#[inline]
+#[inline(always)]
 pub fn tanh_inplace(v: &mut [f32]) {
     for x in v.iter_mut() {
         *x = tanh(*x);

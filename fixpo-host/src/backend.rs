@@ -8,7 +8,8 @@
 //! sums are therefore the same for any number of threads; they differ from
 //! [`fixpo_core::Serial`]'s only by the order of floating-point additions.
 
-use fixpo_core::fixpo::{Backend, Coeffs, MbStats, Transition, kl_grads, kl_stats, primary_grads};
+use crate::simd::{kl_grads, kl_stats, old_outputs, primary_grads};
+use fixpo_core::fixpo::{Backend, Coeffs, MbStats, Transition};
 use fixpo_core::params::Params;
 use fixpo_core::policy::{Policy, Value};
 use rayon::prelude::*;
@@ -106,6 +107,16 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for RayonB
             st.merge(&part.st);
         }
         st
+    }
+
+    fn old_outputs(&mut self, old: &Policy<O, H, A>, batch: &mut [Transition<O, A>]) {
+        if batch.len() < self.par_min {
+            return old_outputs(old, batch);
+        }
+        let size = batch.len().div_ceil(CHUNKS);
+        batch
+            .par_chunks_mut(size)
+            .for_each(|piece| old_outputs(old, piece));
     }
 
     fn kl_stats(

@@ -20,7 +20,7 @@
 //! println!("final eval return {:?}", summary.last_eval);
 //! # Ok::<(), fixpo_host::HostError>(())
 //! ```
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod backend;
@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod mujoco;
 pub mod plot;
 pub mod policy;
+pub mod simd;
 pub mod tasks;
 pub mod train;
 
