@@ -436,15 +436,15 @@ pub fn primary_grads<const O: usize, const H: usize, const A: usize>(
     let kind = policy.kind;
     let mut st = MbStats::default();
     // Samples go through the networks BLOCK at a time; the blocked kernels
-    // give the same bits as one sample at a time.
-    let mut pb = MlpBlock::ZERO;
-    let mut vb = MlpBlock::ZERO;
+    // give the same bits as one sample at a time. One activation block
+    // serves the policy, then the value function (small stacks matter on
+    // a microcontroller).
+    let mut blk = MlpBlock::ZERO;
     for chunk in mb.chunks(BLOCK) {
         for (s, t) in chunk.iter().enumerate() {
-            pb.x[s] = t.obs;
-            vb.x[s] = t.obs;
+            blk.x[s] = t.obs;
         }
-        let outs = policy.net.forward_block(&mut pb);
+        let outs = policy.net.forward_block(&mut blk);
         let mut d_out = [[0.0f32; A]; BLOCK];
         for ((t, out), d) in chunk.iter().zip(&outs).zip(&mut d_out) {
             let mut hg = HeadGrad::ZERO;
@@ -508,10 +508,10 @@ pub fn primary_grads<const O: usize, const H: usize, const A: usize>(
         }
         policy
             .net
-            .backward_block(&pb, &d_out, chunk.len(), &mut gp.net);
+            .backward_block(&blk, &d_out, chunk.len(), &mut gp.net);
 
         // Value loss c_vf·(V − R)², optionally clipped around V_old.
-        let vs = value.forward_block(&mut vb);
+        let vs = value.forward_block(&mut blk);
         let mut dv_out = [[0.0f32; 1]; BLOCK];
         for ((t, v), d) in chunk.iter().zip(&vs).zip(&mut dv_out) {
             let v = v[0];
@@ -534,7 +534,7 @@ pub fn primary_grads<const O: usize, const H: usize, const A: usize>(
             *d = [c.vf_coef * dv * inv_n];
             st.n += 1;
         }
-        value.backward_block(&vb, &dv_out, chunk.len(), gv);
+        value.backward_block(&blk, &dv_out, chunk.len(), gv);
     }
     st
 }

@@ -17,6 +17,8 @@ pub struct BenchReport {
     pub threads: usize,
     /// Transitions per iteration.
     pub batch: usize,
+    /// Update kernels in use (see [`crate::simd`]).
+    pub kernels: &'static str,
     /// Environment steps taken.
     pub env_steps: u64,
     /// Wall time (s).
@@ -52,15 +54,22 @@ pub fn bench(cfg: RunConfig, settings: &str) -> Result<BenchReport> {
     cfg.eval_every = 0;
     let mut opts = TrainOptions::new(cfg.clone(), None);
     opts.plot = false;
+    // The raw rate is measured half before and half after training, so a
+    // drift in the machine's speed (shared cores, thermal limits) affects
+    // both figures alike.
+    let before = raw_rate(&cfg)?;
     let s: TrainSummary = train(&opts, &mut Silent)?;
+    let after = raw_rate(&cfg)?;
     let wall = s.wall_s.max(1e-9);
-    let raw = raw_rate(&cfg)?;
+    // Equal step counts: the combined rate is the harmonic mean.
+    let raw = before.zip(after).map(|(a, b)| 2.0 / (1.0 / a + 1.0 / b));
     let env_steps_per_s = s.env_steps as f64 / wall;
     Ok(BenchReport {
         env: cfg.env.clone(),
         settings: settings.to_owned(),
         threads: rayon::current_num_threads(),
         batch: cfg.batch_size(),
+        kernels: crate::simd::level().name(),
         env_steps: s.env_steps,
         wall_s: s.wall_s,
         env_steps_per_s,
@@ -74,14 +83,14 @@ pub fn bench(cfg: RunConfig, settings: &str) -> Result<BenchReport> {
     })
 }
 
-/// The raw stepping rate of a MuJoCo task, as many steps as the training
-/// run took (at least 200k), over the training's thread count.
+/// The raw stepping rate of a MuJoCo task over half as many steps as the
+/// training run takes (at least 100k), over the training's thread count.
 #[cfg(feature = "mujoco")]
 fn raw_rate(cfg: &RunConfig) -> Result<Option<f64>> {
     if crate::mujoco::find(&cfg.env).is_none() {
         return Ok(None);
     }
-    let n = cfg.total_steps.max(200_000);
+    let n = (cfg.total_steps / 2).max(100_000);
     Ok(Some(crate::mujoco::raw_steps_per_sec(
         &cfg.env,
         n,

@@ -329,8 +329,8 @@ fn run() -> Result<ExitCode> {
                 say(&serde_json::to_string_pretty(&r)?);
             } else {
                 say(&format!(
-                    "{} ({} settings, batch {}, {} threads): {} env steps in {:.2} s",
-                    r.env, r.settings, r.batch, r.threads, r.env_steps, r.wall_s
+                    "{} ({} settings, batch {}, {} threads, {} kernels): {} env steps in {:.2} s",
+                    r.env, r.settings, r.batch, r.threads, r.kernels, r.env_steps, r.wall_s
                 ));
                 say(&format!(
                     "  throughput   {:.0} env steps/s including updates",
@@ -352,7 +352,7 @@ fn run() -> Result<ExitCode> {
                 ));
                 if let (Some(raw), Some(ratio)) = (r.raw_steps_per_s, r.train_over_raw) {
                     say(&format!(
-                        "  raw MuJoCo   {raw:.0} env steps/s ({} threads, random actions)",
+                        "  raw MuJoCo   {raw:.0} env steps/s ({} threads, random actions; half before, half after training)",
                         r.threads
                     ));
                     say(&format!(
