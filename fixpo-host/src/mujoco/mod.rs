@@ -85,7 +85,7 @@ pub const MJCF_DIR_VAR: &str = "FIXPO_MJCF_DIR";
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MujocoError {
-    /// `$FIXPO_MJCF_DIR` is not set.
+    /// `$FIXPO_MJCF_DIR` is not set (and the binary was built without it).
     #[error(
         "{MJCF_DIR_VAR} is not set: run scripts/setup-mujoco.sh and `source .cache/mujoco/env.sh`"
     )]
@@ -489,14 +489,18 @@ fn join_f64(v: [f32; 3]) -> f64 {
     (f64::from(v[0]) + f64::from(v[1])) + f64::from(v[2])
 }
 
-/// The directory with the MJCF files (`$FIXPO_MJCF_DIR`).
+/// The directory with the MJCF files: `$FIXPO_MJCF_DIR`, or else the one
+/// `$FIXPO_MJCF_DIR` named when this binary was built, if it still exists.
 ///
 /// # Errors
-/// [`MujocoError::NoMjcfDir`] when the variable is unset or empty.
+/// [`MujocoError::NoMjcfDir`] when neither is available.
 pub fn mjcf_dir() -> Result<PathBuf, MujocoError> {
     match std::env::var_os(MJCF_DIR_VAR) {
         Some(d) if !d.is_empty() => Ok(PathBuf::from(d)),
-        _ => Err(MujocoError::NoMjcfDir),
+        _ => option_env!("FIXPO_BUILD_MJCF_DIR")
+            .map(PathBuf::from)
+            .filter(|d| d.is_dir())
+            .ok_or(MujocoError::NoMjcfDir),
     }
 }
 
