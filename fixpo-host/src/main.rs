@@ -200,8 +200,8 @@ fn run() -> Result<ExitCode> {
             episodes,
             seed,
         } => {
-            let (file, env) = policy_and_env(&policy, env)?;
-            let report = fixpo_host::policy::eval_file(&file, &env, episodes, seed)?;
+            let (file, env, options) = policy_and_env(&policy, env)?;
+            let report = fixpo_host::policy::eval_file(&file, &env, &options, episodes, seed)?;
             say(&serde_json::to_string_pretty(&report)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -393,7 +393,14 @@ fn list(v: &[f32]) -> String {
 }
 
 /// The policy file and task for `fixpo eval`: a run directory gives both.
-fn policy_and_env(path: &Path, env: Option<String>) -> Result<(PathBuf, String)> {
+/// A task's options as `(key, value)` pairs.
+type TaskOptions = Vec<(String, f64)>;
+
+/// The policy file, its task and the task's options: the task from `--env`
+/// or else the run's `config.toml` beside the file; the options from that
+/// `config.toml` when it names the same task (so a policy trained with,
+/// say, `env.forward_reward_weight=2` is evaluated on that task).
+fn policy_and_env(path: &Path, env: Option<String>) -> Result<(PathBuf, String, TaskOptions)> {
     let (file, dir) = if path.is_dir() {
         (path.join(POLICY_FILE), path.to_owned())
     } else {
@@ -402,17 +409,25 @@ fn policy_and_env(path: &Path, env: Option<String>) -> Result<(PathBuf, String)>
             path.parent().map(Path::to_owned).unwrap_or_default(),
         )
     };
-    if let Some(env) = env {
-        return Ok((file, env));
-    }
     let cfg_path = dir.join(CONFIG_FILE);
-    match std::fs::read_to_string(&cfg_path) {
-        Ok(text) => {
-            let cfg = RunConfig::from_toml(&text)
-                .with_context(|| format!("cannot read {}", cfg_path.display()))?;
-            Ok((file, cfg.env))
+    let cfg = match std::fs::read_to_string(&cfg_path) {
+        Ok(text) => Some(
+            RunConfig::from_toml(&text)
+                .with_context(|| format!("cannot read {}", cfg_path.display()))?,
+        ),
+        Err(_) => None,
+    };
+    match (env, cfg) {
+        (Some(env), Some(cfg)) if fixpo_host::tasks::same_task(&env, &cfg.env) => {
+            let options = cfg.env_option_pairs();
+            Ok((file, env, options))
         }
-        Err(_) => bail!(
+        (Some(env), _) => Ok((file, env, Vec::new())),
+        (None, Some(cfg)) => {
+            let options = cfg.env_option_pairs();
+            Ok((file, cfg.env, options))
+        }
+        (None, None) => bail!(
             "no task given for `{}`: pass --env NAME (no config.toml beside it)",
             path.display()
         ),

@@ -243,6 +243,10 @@ pub struct EvalReport {
     pub env: String,
     /// Policy file.
     pub policy: PathBuf,
+    /// The task's options (Gymnasium keyword arguments), e.g. from the
+    /// run's `config.toml`; empty for the defaults.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub env_options: Vec<(String, f64)>,
     /// Episodes per mode.
     pub episodes: u32,
     /// Seed of the episodes' start states.
@@ -253,21 +257,29 @@ pub struct EvalReport {
     pub stochastic: ReturnStats,
 }
 
-/// Loads the policy file at `path` for task `env` and evaluates it over
-/// `episodes` episodes, deterministically and stochastically.
+/// Loads the policy file at `path` for task `env` (with the task options
+/// `options`, applied in order) and evaluates it over `episodes` episodes,
+/// deterministically and stochastically.
 ///
 /// # Errors
 /// [`HostError::UnknownTask`], [`HostError::Io`],
 /// [`HostError::PolicyFile`], [`HostError::Mismatch`] (dimensions or action
 /// type differ from the task's) and [`HostError::BadConfig`] (a hidden size
 /// this build does not support).
-pub fn eval_file(path: &Path, env: &str, episodes: u32, seed: u64) -> Result<EvalReport> {
+pub fn eval_file(
+    path: &Path,
+    env: &str,
+    options: &[(String, f64)],
+    episodes: u32,
+    seed: u64,
+) -> Result<EvalReport> {
     let bytes = crate::io::read(path)?;
     let header = file::read_header(&bytes).map_err(|e| file_error(path, e))?;
     struct V<'a> {
         path: &'a Path,
         bytes: &'a [u8],
         header: Header,
+        options: &'a [(String, f64)],
         episodes: u32,
         seed: u64,
     }
@@ -299,6 +311,7 @@ pub fn eval_file(path: &Path, env: &str, episodes: u32, seed: u64) -> Result<Eva
                     Ok(EvalReport {
                         env: self.spec.info.name.to_owned(),
                         policy: self.v.path.to_owned(),
+                        env_options: self.v.options.to_vec(),
                         episodes: self.v.episodes,
                         seed: self.v.seed,
                         deterministic: run(true),
@@ -319,12 +332,14 @@ pub fn eval_file(path: &Path, env: &str, episodes: u32, seed: u64) -> Result<Eva
             tasks::visit_hidden(hid, W { v: self, spec })?
         }
     }
-    tasks::visit_task(
+    tasks::visit_task_with(
         env,
+        options,
         V {
             path,
             bytes: &bytes,
             header,
+            options,
             episodes,
             seed,
         },

@@ -187,6 +187,14 @@ pub fn task_info(name: &str) -> Result<&'static EnvInfo> {
     })
 }
 
+/// Whether `a` and `b` name the same task (e.g. `hopper` and `Hopper-v5`).
+pub fn same_task(a: &str, b: &str) -> bool {
+    match (task_info(a), task_info(b)) {
+        (Ok(x), Ok(y)) => x.name == y.name,
+        _ => a == b,
+    }
+}
+
 /// The option names task `name` accepts through `--set env.KEY=VALUE`
 /// (empty for the classic tasks, which have none).
 pub fn option_names(name: &str) -> &'static [&'static str] {

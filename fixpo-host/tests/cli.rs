@@ -516,6 +516,33 @@ fn mujoco_tasks_train_with_options() {
     // Episodes are cut at 20 steps: 8 envs × 128 steps end at least 8 × 6.
     let m = metrics(&out);
     assert!(m[0]["episodes"].as_u64().unwrap() >= 48, "{:?}", m[0]);
+    // `eval` of the run uses the run's task options; the same policy file
+    // without its config.toml is evaluated on the default task.
+    let with: serde_json::Value =
+        serde_json::from_str(&ok(&["eval", o, "--episodes", "3"])).unwrap();
+    let opts = with["env_options"].as_array().unwrap();
+    assert!(
+        opts.iter()
+            .any(|p| p[0] == "max_episode_steps" && p[1] == 20.0)
+            && opts.iter().any(|p| p[0] == "healthy_reward" && p[1] == 2.0),
+        "{with}"
+    );
+    let bare = path(t.path(), "bare.fxp");
+    std::fs::copy(out.join("policy.fxp"), &bare).unwrap();
+    let without: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        bare.to_str().unwrap(),
+        "--env",
+        "hopper",
+        "--episodes",
+        "3",
+    ]))
+    .unwrap();
+    assert!(without.get("env_options").is_none(), "{without}");
+    assert_ne!(
+        with["deterministic"]["returns"], without["deterministic"]["returns"],
+        "options must change the evaluated task"
+    );
     fails(
         &[
             "train",
