@@ -53,6 +53,17 @@ def read_run(d):
     return rows
 
 
+def finished(sd):
+    """A run scripts/results.sh made is finished when its log (SD.log) ends
+    with the CLI's `done:` line; any other run when it has its policy file.
+    Runs still going are left out."""
+    log = sd + ".log"
+    if os.path.isfile(log):
+        with open(log, encoding="utf-8", errors="replace") as f:
+            return any(line.startswith("done:") for line in f)
+    return os.path.isfile(os.path.join(sd, "policy.fxp"))
+
+
 def runs_under(d):
     """{name: [rows per seed]} for the sub-directories of d holding finished seeds."""
     out = {}
@@ -65,10 +76,7 @@ def runs_under(d):
         seeds = []
         for s in sorted(os.listdir(sub)):
             sd = os.path.join(sub, s)
-            # A finished run has its policy file (written after the last
-            # iteration); runs still going are left out.
-            if os.path.isfile(os.path.join(sd, "metrics.jsonl")) and \
-                    os.path.isfile(os.path.join(sd, "policy.fxp")):
+            if os.path.isfile(os.path.join(sd, "metrics.jsonl")) and finished(sd):
                 rows = read_run(sd)
                 if rows:
                     seeds.append((sd, rows))
