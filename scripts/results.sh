@@ -15,9 +15,9 @@
 #   FIXPO   the binary                   (default: target/release/fixpo, built with the mujoco feature)
 #   BENCH   1 (default) also runs `fixpo bench --env $SWEEP_TASK` into OUT/bench.json
 #   EXTRA   extra `--set` arguments for every run, e.g. "--set eval_episodes=5"
-# Runs go one at a time (each uses every core). A run whose directory
-# already holds a finished policy.fxp is skipped, so the script can be
-# re-run to fill in a matrix. Set SKIP_RUNS=1 to only regenerate the docs.
+# Runs go one at a time (each uses every core). A run whose log already
+# ends with the CLI's `done:` line is skipped, so the script can be
+# re-run to fill in a matrix (an interrupted run starts again). Set SKIP_RUNS=1 to only regenerate the docs.
 #
 # Full protocol (paper: 1M steps, 3 seeds):
 #   scripts/setup-mujoco.sh && source .cache/mujoco/env.sh
@@ -45,7 +45,7 @@ fi
 
 run() { # dir, then fixpo train args
   local dir="$1"; shift
-  if [[ -f "$dir/policy.fxp" && -f "$dir/metrics.jsonl" ]]; then
+  if [[ -f "$dir.log" ]] && grep -q '^done:' "$dir.log"; then
     echo "results: skip $dir (done)"; return
   fi
   echo "results: $dir"
