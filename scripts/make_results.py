@@ -368,10 +368,12 @@ def main():
                  f"| — | {b['env_steps_per_s']:.0f} | — | {100 * b['collect_frac']:.0f}% | "
                  f"{100 * b['update_frac']:.0f}% | {100 * b['other_frac']:.1f}% | "
                  f"{b['collect_steps_per_s']:.0f} |")
-        L.append("\nThe update (fixpo-core's kernel: 10 epochs × 16 minibatches of 512 plus the "
-                 "fixup) takes more than half of each iteration, so training runs below the 60%-of-raw "
-                 "target whatever the host does: collection alone runs at about 90% of the raw rate "
-                 "(policy inference included) and the host's own overhead is under 1%.\n")
+        L.append(f"\nOne run of `fixpo bench --env {b['env']}` ({b.get('kernels', '?')} kernels). "
+                 f"The update (10 epochs × 16 minibatches of 512 plus the fixup) took "
+                 f"{100 * b['update_frac']:.0f}% of the time; collection ran at "
+                 f"{100 * b['collect_steps_per_s'] / raw:.0f}% of the raw rate (policy inference "
+                 "included). On this shared machine the ratio varies from run to run; "
+                 "`fixpo-host/README.md` gives the spread over repeated runs.\n" if raw else "")
 
     # Curves
     L.append("## Learning curves\n")
