@@ -63,76 +63,41 @@ fn detect() -> Level {
     Level::Baseline
 }
 
-/// [`fixpo::primary_grads`] with the kernels of [`level`].
-pub fn primary_grads<const O: usize, const H: usize, const A: usize>(
-    policy: &Policy<O, H, A>,
-    value: &Value<O, H>,
-    old_log_std: &[f32; A],
-    mb: &[Transition<O, A>],
-    n: usize,
-    c: &Coeffs,
-    gp: &mut Policy<O, H, A>,
-    gv: &mut Value<O, H>,
-) -> MbStats {
-    #[cfg(target_arch = "x86_64")]
-    if level() == Level::Avx2 {
-        // SAFETY: `level` returns `Avx2` only when the CPU reports AVX2.
-        return unsafe { avx2::primary_grads(policy, value, old_log_std, mb, n, c, gp, gv) };
-    }
-    fixpo::primary_grads(policy, value, old_log_std, mb, n, c, gp, gv)
+/// For each core kernel listed, a dispatching function of the same name
+/// and signature (AVX2 when [`level`] says so, else the baseline) and its
+/// AVX2 twin in `avx2`: the core's kernels are all `#[inline(always)]`, so
+/// they are compiled into the twins' bodies with AVX2 enabled.
+macro_rules! dispatched {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(
+            #[doc = concat!("[`fixpo::", stringify!($name), "`] with the kernels of [`level`].")]
+            pub fn $name<const O: usize, const H: usize, const A: usize>($($arg: $ty),*) -> $ret {
+                #[cfg(target_arch = "x86_64")]
+                if level() == Level::Avx2 {
+                    // SAFETY: `level` returns `Avx2` only when the CPU reports AVX2.
+                    return unsafe { avx2::$name($($arg),*) };
+                }
+                fixpo::$name($($arg),*)
+            }
+        )*
+
+        #[cfg(target_arch = "x86_64")]
+        mod avx2 {
+            use super::*;
+            $(
+                #[target_feature(enable = "avx2")]
+                pub(super) fn $name<const O: usize, const H: usize, const A: usize>(
+                    $($arg: $ty),*
+                ) -> $ret {
+                    fixpo::$name($($arg),*)
+                }
+            )*
+        }
+    };
 }
 
-/// [`fixpo::old_outputs`] with the kernels of [`level`].
-pub fn old_outputs<const O: usize, const H: usize, const A: usize>(
-    old: &Policy<O, H, A>,
-    batch: &mut [Transition<O, A>],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if level() == Level::Avx2 {
-        // SAFETY: `level` returns `Avx2` only when the CPU reports AVX2.
-        return unsafe { avx2::old_outputs(old, batch) };
-    }
-    fixpo::old_outputs(old, batch)
-}
-
-/// [`fixpo::kl_stats`] with the kernels of [`level`].
-pub fn kl_stats<const O: usize, const H: usize, const A: usize>(
-    policy: &Policy<O, H, A>,
-    old_log_std: &[f32; A],
-    mb: &[Transition<O, A>],
-) -> MbStats {
-    #[cfg(target_arch = "x86_64")]
-    if level() == Level::Avx2 {
-        // SAFETY: `level` returns `Avx2` only when the CPU reports AVX2.
-        return unsafe { avx2::kl_stats(policy, old_log_std, mb) };
-    }
-    fixpo::kl_stats(policy, old_log_std, mb)
-}
-
-/// [`fixpo::kl_grads`] with the kernels of [`level`].
-pub fn kl_grads<const O: usize, const H: usize, const A: usize>(
-    policy: &Policy<O, H, A>,
-    old_log_std: &[f32; A],
-    mb: &[Transition<O, A>],
-    scale: f32,
-    gp: &mut Policy<O, H, A>,
-) -> MbStats {
-    #[cfg(target_arch = "x86_64")]
-    if level() == Level::Avx2 {
-        // SAFETY: `level` returns `Avx2` only when the CPU reports AVX2.
-        return unsafe { avx2::kl_grads(policy, old_log_std, mb, scale, gp) };
-    }
-    fixpo::kl_grads(policy, old_log_std, mb, scale, gp)
-}
-
-/// The core's kernels (all `#[inline(always)]`, so they are compiled into
-/// these bodies) with AVX2 enabled.
-#[cfg(target_arch = "x86_64")]
-mod avx2 {
-    use super::*;
-
-    #[target_feature(enable = "avx2")]
-    pub(super) fn primary_grads<const O: usize, const H: usize, const A: usize>(
+dispatched! {
+    fn primary_grads(
         policy: &Policy<O, H, A>,
         value: &Value<O, H>,
         old_log_std: &[f32; A],
@@ -140,38 +105,21 @@ mod avx2 {
         n: usize,
         c: &Coeffs,
         gp: &mut Policy<O, H, A>,
-        gv: &mut Value<O, H>,
-    ) -> MbStats {
-        fixpo::primary_grads(policy, value, old_log_std, mb, n, c, gp, gv)
-    }
-
-    #[target_feature(enable = "avx2")]
-    pub(super) fn old_outputs<const O: usize, const H: usize, const A: usize>(
-        old: &Policy<O, H, A>,
-        batch: &mut [Transition<O, A>],
-    ) {
-        fixpo::old_outputs(old, batch)
-    }
-
-    #[target_feature(enable = "avx2")]
-    pub(super) fn kl_stats<const O: usize, const H: usize, const A: usize>(
+        gv: &mut Value<O, H>
+    ) -> MbStats;
+    fn old_outputs(old: &Policy<O, H, A>, batch: &mut [Transition<O, A>]) -> ();
+    fn kl_stats(
         policy: &Policy<O, H, A>,
         old_log_std: &[f32; A],
-        mb: &[Transition<O, A>],
-    ) -> MbStats {
-        fixpo::kl_stats(policy, old_log_std, mb)
-    }
-
-    #[target_feature(enable = "avx2")]
-    pub(super) fn kl_grads<const O: usize, const H: usize, const A: usize>(
+        mb: &[Transition<O, A>]
+    ) -> MbStats;
+    fn kl_grads(
         policy: &Policy<O, H, A>,
         old_log_std: &[f32; A],
         mb: &[Transition<O, A>],
         scale: f32,
-        gp: &mut Policy<O, H, A>,
-    ) -> MbStats {
-        fixpo::kl_grads(policy, old_log_std, mb, scale, gp)
-    }
+        gp: &mut Policy<O, H, A>
+    ) -> MbStats;
 }
 
 #[cfg(all(test, target_arch = "x86_64"))]
