@@ -55,7 +55,8 @@ pub fn tanh(x: f32) -> f32 {
     const ROUND: f32 = 12_582_912.0; // 1.5·2²³
     let x = x.clamp(-10.0, 10.0);
     let y = 2.0 * x * LOG2E;
-    let n = (y + ROUND) - ROUND;
+    let t = y + ROUND;
+    let n = t - ROUND;
     let f = (y - n) * LN2; // |f| ≤ ½·ln 2
     // e^f, Horner form of the Taylor series to f⁷/7!.
     let p = 1.0
@@ -64,7 +65,11 @@ pub fn tanh(x: f32) -> f32 {
                 + f * (1.0 / 6.0
                     + f * (1.0 / 24.0
                         + f * (1.0 / 120.0 + f * (1.0 / 720.0 + f * (1.0 / 5040.0)))))));
-    let two_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from the bits of t = 1.5·2²³ + n (one binade, unit spacing):
+    // integer arithmetic only, which vectorises (a float-to-int cast does
+    // not, as Rust's saturates).
+    let n_int = t.to_bits().wrapping_sub(ROUND.to_bits());
+    let two_n = f32::from_bits(n_int.wrapping_add(127) << 23);
     let e2x = p * two_n;
     1.0 - 2.0 / (1.0 + e2x)
 }
@@ -89,6 +94,43 @@ mod tests {
         let mut y = [1.0f32, 2.0, 3.0];
         axpy(&mut y, 2.0, &[1.0, -1.0, 0.5]);
         assert_eq!(y, [3.0, 0.0, 4.0]);
+    }
+
+    /// The exponent of 2^n is read from the bits of 1.5·2²³ + n; an
+    /// independent route (round y, cast to an integer, build the power of
+    /// two) must give the same bits over the whole clamped range.
+    #[test]
+    fn tanh_exponent_bits_match_integer_cast() {
+        fn tanh_by_cast(x: f32) -> f32 {
+            let x = x.clamp(-10.0, 10.0);
+            let y = 2.0 * x * core::f32::consts::LOG2_E;
+            let n = (y + 12_582_912.0) - 12_582_912.0;
+            let f = (y - n) * core::f32::consts::LN_2;
+            let p = 1.0
+                + f * (1.0
+                    + f * (0.5
+                        + f * (1.0 / 6.0
+                            + f * (1.0 / 24.0
+                                + f * (1.0 / 120.0 + f * (1.0 / 720.0 + f * (1.0 / 5040.0)))))));
+            let two_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
+            1.0 - 2.0 / (1.0 + p * two_n)
+        }
+        let mut x = -11.0f32;
+        while x <= 11.0 {
+            assert_eq!(tanh(x).to_bits(), tanh_by_cast(x).to_bits(), "x = {x}");
+            x += 1.0 / 1024.0;
+        }
+        for x in [
+            f32::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            f32::MAX,
+            f32::MIN,
+            f32::INFINITY,
+        ] {
+            assert_eq!(tanh(x).to_bits(), tanh_by_cast(x).to_bits(), "x = {x}");
+        }
+        assert!(tanh(f32::NAN).is_nan());
     }
 
     #[test]
