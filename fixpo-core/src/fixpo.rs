@@ -13,7 +13,7 @@
 //! and the adaptive-KL-penalty PPO, selected by [`Algo`].
 
 use crate::dist::{self, HeadGrad, PolicyKind};
-use crate::mlp::{BLOCK, MlpBlock};
+use crate::mlp::{BLOCK, BlockKernels, MlpBlock, Portable};
 use crate::optim::{Adam, AdamConfig, ScalarAdam, clip_global_norm};
 use crate::params::Params;
 use crate::policy::{Policy, Value};
@@ -432,6 +432,21 @@ pub fn primary_grads<const O: usize, const H: usize, const A: usize>(
     gp: &mut Policy<O, H, A>,
     gv: &mut Value<O, H>,
 ) -> MbStats {
+    primary_grads_with::<Portable, O, H, A>(policy, value, old_log_std, mb, n, c, gp, gv)
+}
+
+/// [`primary_grads`] with the inner loops of `K`.
+#[inline(always)]
+pub fn primary_grads_with<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
+    policy: &Policy<O, H, A>,
+    value: &Value<O, H>,
+    old_log_std: &[f32; A],
+    mb: &[Transition<O, A>],
+    n: usize,
+    c: &Coeffs,
+    gp: &mut Policy<O, H, A>,
+    gv: &mut Value<O, H>,
+) -> MbStats {
     let inv_n = 1.0 / n.max(1) as f32;
     let kind = policy.kind;
     let mut st = MbStats::default();
@@ -444,7 +459,7 @@ pub fn primary_grads<const O: usize, const H: usize, const A: usize>(
         for (s, t) in chunk.iter().enumerate() {
             blk.x[s] = t.obs;
         }
-        let outs = policy.net.forward_block(&mut blk);
+        let outs = policy.net.forward_block_with::<K>(&mut blk);
         let mut d_out = [[0.0f32; A]; BLOCK];
         for ((t, out), d) in chunk.iter().zip(&outs).zip(&mut d_out) {
             let mut hg = HeadGrad::ZERO;
@@ -508,10 +523,10 @@ pub fn primary_grads<const O: usize, const H: usize, const A: usize>(
         }
         policy
             .net
-            .backward_block(&blk, &d_out, chunk.len(), &mut gp.net);
+            .backward_block_with::<K>(&blk, &d_out, chunk.len(), &mut gp.net);
 
         // Value loss c_vf·(V − R)², optionally clipped around V_old.
-        let vs = value.forward_block(&mut blk);
+        let vs = value.forward_block_with::<K>(&mut blk);
         let mut dv_out = [[0.0f32; 1]; BLOCK];
         for ((t, v), d) in chunk.iter().zip(&vs).zip(&mut dv_out) {
             let v = v[0];
@@ -534,7 +549,7 @@ pub fn primary_grads<const O: usize, const H: usize, const A: usize>(
             *d = [c.vf_coef * dv * inv_n];
             st.n += 1;
         }
-        value.backward_block(&blk, &dv_out, chunk.len(), gv);
+        value.backward_block_with::<K>(&blk, &dv_out, chunk.len(), gv);
     }
     st
 }
@@ -546,12 +561,21 @@ pub fn old_outputs<const O: usize, const H: usize, const A: usize>(
     old: &Policy<O, H, A>,
     batch: &mut [Transition<O, A>],
 ) {
+    old_outputs_with::<Portable, O, H, A>(old, batch)
+}
+
+/// [`old_outputs`] with the inner loops of `K`.
+#[inline(always)]
+pub fn old_outputs_with<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
+    old: &Policy<O, H, A>,
+    batch: &mut [Transition<O, A>],
+) {
     let mut pb = MlpBlock::ZERO;
     for chunk in batch.chunks_mut(BLOCK) {
         for (s, t) in chunk.iter().enumerate() {
             pb.x[s] = t.obs;
         }
-        let outs = old.net.forward_block(&mut pb);
+        let outs = old.net.forward_block_with::<K>(&mut pb);
         for (t, out) in chunk.iter_mut().zip(outs) {
             t.old_out = out;
             t.old_logp = dist::log_prob(old.kind, &out, &old.log_std, &t.action);
@@ -567,13 +591,23 @@ pub fn kl_stats<const O: usize, const H: usize, const A: usize>(
     old_log_std: &[f32; A],
     mb: &[Transition<O, A>],
 ) -> MbStats {
+    kl_stats_with::<Portable, O, H, A>(policy, old_log_std, mb)
+}
+
+/// [`kl_stats`] with the inner loops of `K`.
+#[inline(always)]
+pub fn kl_stats_with<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
+    policy: &Policy<O, H, A>,
+    old_log_std: &[f32; A],
+    mb: &[Transition<O, A>],
+) -> MbStats {
     let mut st = MbStats::default();
     let mut pb = MlpBlock::ZERO;
     for chunk in mb.chunks(BLOCK) {
         for (s, t) in chunk.iter().enumerate() {
             pb.x[s] = t.obs;
         }
-        let outs = policy.net.forward_block(&mut pb);
+        let outs = policy.net.forward_block_with::<K>(&mut pb);
         for (t, out) in chunk.iter().zip(&outs) {
             let kl = dist::kl(policy.kind, &t.old_out, old_log_std, out, &policy.log_std);
             // NaN must count as a violation: fold it in as +∞.
@@ -595,13 +629,25 @@ pub fn kl_grads<const O: usize, const H: usize, const A: usize>(
     scale: f32,
     gp: &mut Policy<O, H, A>,
 ) -> MbStats {
+    kl_grads_with::<Portable, O, H, A>(policy, old_log_std, mb, scale, gp)
+}
+
+/// [`kl_grads`] with the inner loops of `K`.
+#[inline(always)]
+pub fn kl_grads_with<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
+    policy: &Policy<O, H, A>,
+    old_log_std: &[f32; A],
+    mb: &[Transition<O, A>],
+    scale: f32,
+    gp: &mut Policy<O, H, A>,
+) -> MbStats {
     let mut st = MbStats::default();
     let mut pb = MlpBlock::ZERO;
     for chunk in mb.chunks(BLOCK) {
         for (s, t) in chunk.iter().enumerate() {
             pb.x[s] = t.obs;
         }
-        let outs = policy.net.forward_block(&mut pb);
+        let outs = policy.net.forward_block_with::<K>(&mut pb);
         let mut d_out = [[0.0f32; A]; BLOCK];
         for ((t, out), d) in chunk.iter().zip(&outs).zip(&mut d_out) {
             let kl = dist::kl(policy.kind, &t.old_out, old_log_std, out, &policy.log_std);
@@ -627,7 +673,7 @@ pub fn kl_grads<const O: usize, const H: usize, const A: usize>(
         }
         policy
             .net
-            .backward_block(&pb, &d_out, chunk.len(), &mut gp.net);
+            .backward_block_with::<K>(&pb, &d_out, chunk.len(), &mut gp.net);
     }
     st
 }

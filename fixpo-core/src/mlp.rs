@@ -182,9 +182,18 @@ impl<const I: usize, const H: usize, const O: usize> Mlp<I, H, O> {
     /// once per block instead of once per sample.
     #[inline(always)]
     pub fn forward_block(&self, blk: &mut MlpBlock<I, H>) -> [[f32; O]; BLOCK] {
-        affine_block(&self.w1, &self.b1, &blk.x, &mut blk.h1);
+        self.forward_block_with::<Portable>(blk)
+    }
+
+    /// [`Mlp::forward_block`] with the inner loops of `K`.
+    #[inline(always)]
+    pub fn forward_block_with<K: BlockKernels>(
+        &self,
+        blk: &mut MlpBlock<I, H>,
+    ) -> [[f32; O]; BLOCK] {
+        K::affine(&self.w1, &self.b1, &blk.x, &mut blk.h1);
         blk.h1.iter_mut().for_each(|h| tanh_inplace(h));
-        affine_block(&self.w2, &self.b2, &blk.h1, &mut blk.h2);
+        K::affine(&self.w2, &self.b2, &blk.h1, &mut blk.h2);
         blk.h2.iter_mut().for_each(|h| tanh_inplace(h));
         let mut y = [self.b3; BLOCK];
         for (ys, h2) in y.iter_mut().zip(&blk.h2) {
@@ -209,6 +218,18 @@ impl<const I: usize, const H: usize, const O: usize> Mlp<I, H, O> {
         n: usize,
         grad: &mut Self,
     ) {
+        self.backward_block_with::<Portable>(blk, dy, n, grad);
+    }
+
+    /// [`Mlp::backward_block`] with the inner loops of `K`.
+    #[inline(always)]
+    pub fn backward_block_with<K: BlockKernels>(
+        &self,
+        blk: &MlpBlock<I, H>,
+        dy: &[[f32; O]; BLOCK],
+        n: usize,
+        grad: &mut Self,
+    ) {
         let n = n.min(BLOCK);
         let mut da2 = [[0.0f32; H]; BLOCK];
         for s in 0..n {
@@ -225,10 +246,10 @@ impl<const I: usize, const H: usize, const O: usize> Mlp<I, H, O> {
                 grad.b3[o] += dy[s][o];
             }
         }
-        outer_acc_block(&mut grad.w2, &blk.h1, &da2, n);
+        K::outer_acc(&mut grad.w2, &blk.h1, &da2, n);
         let mut da1 = [[0.0f32; H]; BLOCK];
         for j in 0..H {
-            let back = dot_block(&self.w2[j], &da2);
+            let back = K::dot(&self.w2[j], &da2);
             for s in 0..n {
                 let h = blk.h1[s][j];
                 da1[s][j] = back[s] * (1.0 - h * h);
@@ -237,10 +258,74 @@ impl<const I: usize, const H: usize, const O: usize> Mlp<I, H, O> {
         for d in &da2[..n] {
             axpy(&mut grad.b2, 1.0, d);
         }
-        outer_acc_block(&mut grad.w1, &blk.x, &da1, n);
+        K::outer_acc(&mut grad.w1, &blk.x, &da1, n);
         for d in &da1[..n] {
             axpy(&mut grad.b1, 1.0, d);
         }
+    }
+}
+
+/// The inner loops of the blocked passes ([`Mlp::forward_block_with`],
+/// [`Mlp::backward_block_with`]). Each fixes the order of every
+/// floating-point operation; [`Portable`] is the reference, and another
+/// implementation (a host's hand-vectorised one) must give its bits exactly.
+pub trait BlockKernels {
+    /// `y[s] = b + Σ_i x[s][i]·w[i]` for every sample of the block: element
+    /// `y[s][j]` is `b[j]`, then `+ x[s][i]·w[i][j]` for `i = 0, 1, …` (each
+    /// product rounded, then added), as a sequence of [`axpy`]s would.
+    fn affine<const N: usize, const M: usize>(
+        w: &[[f32; M]; N],
+        b: &[f32; M],
+        x: &[[f32; N]; BLOCK],
+        y: &mut [[f32; M]; BLOCK],
+    );
+
+    /// `g[i][j] += x[s][i]·d[s][j]` for the first `n` samples, each element
+    /// receiving the samples in order `s = 0, 1, …`.
+    fn outer_acc<const N: usize, const M: usize>(
+        g: &mut [[f32; M]; N],
+        x: &[[f32; N]; BLOCK],
+        d: &[[f32; M]; BLOCK],
+        n: usize,
+    );
+
+    /// `dot(w, d[s])` for every sample of the block, each exactly as
+    /// [`dot`] computes it: eight interleaved partial sums
+    /// `a[k] = Σ_c w[8c+k]·d[s][8c+k]`, then
+    /// `((a0+a4)+(a1+a5)) + ((a2+a6)+(a3+a7))`, then `+ tail` (the
+    /// sequential sum, from 0, of the last `M mod 8` products).
+    fn dot<const M: usize>(w: &[f32; M], d: &[[f32; M]; BLOCK]) -> [f32; BLOCK];
+}
+
+/// The reference [`BlockKernels`]: plain Rust the compiler vectorises for
+/// any target, microcontrollers included.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Portable;
+
+impl BlockKernels for Portable {
+    #[inline(always)]
+    fn affine<const N: usize, const M: usize>(
+        w: &[[f32; M]; N],
+        b: &[f32; M],
+        x: &[[f32; N]; BLOCK],
+        y: &mut [[f32; M]; BLOCK],
+    ) {
+        affine_block(w, b, x, y);
+    }
+
+    #[inline(always)]
+    fn outer_acc<const N: usize, const M: usize>(
+        g: &mut [[f32; M]; N],
+        x: &[[f32; N]; BLOCK],
+        d: &[[f32; M]; BLOCK],
+        n: usize,
+    ) {
+        outer_acc_block(g, x, d, n);
+    }
+
+    #[inline(always)]
+    fn dot<const M: usize>(w: &[f32; M], d: &[[f32; M]; BLOCK]) -> [f32; BLOCK] {
+        dot_block(w, d)
     }
 }
 
