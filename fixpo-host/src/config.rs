@@ -29,8 +29,11 @@ pub struct RunConfig {
     pub hidden: usize,
     /// Number of environments stepped in parallel.
     pub num_envs: usize,
-    /// Environments per rollout worker (a worker steps its environments one
-    /// after another); `num_envs` must be a multiple.
+    /// Environments per rollout task (a task steps its environments one
+    /// after another; idle threads take whole tasks); `num_envs` must be a
+    /// multiple. Results do not depend on it: one per task balances the
+    /// threads best when steps are expensive (MuJoCo), more amortise the
+    /// scheduling when they are cheap.
     pub envs_per_worker: usize,
     /// Steps per environment per iteration (batch = `num_envs · steps_per_env`).
     pub steps_per_env: usize,
@@ -135,7 +138,7 @@ impl RunConfig {
             total_steps: 1_000_000,
             hidden: 64,
             num_envs: 64,
-            envs_per_worker: 8,
+            envs_per_worker: 1,
             steps_per_env: 128,
             gamma: cc.gamma,
             lambda: cc.lambda,

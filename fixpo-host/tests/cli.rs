@@ -246,7 +246,7 @@ fn discrete_task_resumes_exactly_too() {
 }
 
 #[test]
-fn same_seed_same_metrics_for_any_thread_count() {
+fn same_seed_same_metrics_for_any_thread_count_and_task_grouping() {
     let t = tmp();
     let a = path(t.path(), "a");
     let b = path(t.path(), "b");
@@ -259,8 +259,28 @@ fn same_seed_same_metrics_for_any_thread_count() {
     one.extend_from_slice(&SMALL);
     one.extend_from_slice(&args);
     ok(&one);
+    // Grouping the environments into fewer, larger rollout tasks changes
+    // which thread steps which environment, never the result.
+    let d = path(t.path(), "d");
+    train(
+        &d,
+        "pendulum",
+        &[
+            "--steps",
+            "4096",
+            "--seed",
+            "3",
+            "--set",
+            "envs_per_worker=4",
+        ],
+    );
     assert_eq!(metrics(&a), metrics(&b));
     assert_eq!(metrics(&a), metrics(&c));
+    assert_eq!(metrics(&a), metrics(&d));
+    assert_eq!(
+        std::fs::read(a.join("policy.fxp")).unwrap(),
+        std::fs::read(d.join("policy.fxp")).unwrap()
+    );
     let other = path(t.path(), "other");
     train(&other, "pendulum", &["--steps", "4096", "--seed", "4"]);
     assert_ne!(metrics(&a), metrics(&other));
