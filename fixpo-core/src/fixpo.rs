@@ -836,6 +836,9 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         let (mut sum_pl, mut sum_vl, mut sum_ent, mut sum_gn) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
         let (mut clipped, mut seen) = (0u64, 0u64);
         let mut fixup_steps_left = cfg.max_fixup_steps;
+        // The batch statistics of the current policy, when a fixup pass
+        // has just measured them without moving it.
+        let mut measured = None;
 
         for epoch in 0..cfg.epochs {
             rng::shuffle(rng, batch);
@@ -884,9 +887,10 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
                     self.beta_step(cfg, st.max_kl);
                 }
             }
+            measured = None;
             let last = epoch + 1 == cfg.epochs;
             if cfg.fixup_enabled() && (last || cfg.fixup_schedule == FixupSchedule::EveryEpoch) {
-                self.fixup(batch, cfg, backend, &mut rep, &mut fixup_steps_left)?;
+                measured = self.fixup(batch, cfg, backend, &mut rep, &mut fixup_steps_left)?;
             }
         }
 
@@ -897,14 +901,18 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         rep.grad_norm = sum_gn / steps;
         rep.clip_frac = clipped as f32 / seen.max(1) as f32;
 
-        // Final trust-region statistics over the whole batch.
-        let st = self.batch_kl(batch, cfg, backend);
+        // Final trust-region statistics over the whole batch (the fixup
+        // phase's last pass computed exactly these if it ended clean).
+        let mut st = match measured {
+            Some(st) => st,
+            None => self.batch_kl(batch, cfg, backend),
+        };
         if cfg.fixup_enabled() && !within_bound(st.max_kl, cfg.eps_kl) {
             // Only reachable if the last fixup phase had to backtrack and
             // then a later epoch moved again; enforce once more.
             self.backtrack(batch, cfg, backend, &mut rep);
+            st = self.batch_kl(batch, cfg, backend);
         }
-        let st = self.batch_kl(batch, cfg, backend);
         rep.max_kl = st.max_kl;
         rep.mean_kl = st.sum_kl / st.n.max(1) as f32;
         if cfg.algo == Algo::KlPenalty {
@@ -991,6 +999,8 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
     /// wherever a state violates the bound, until a pass finds none. Bounded
     /// by the pass and step caps; the learning rate halves whenever a pass
     /// fails to lower the worst KL; backtracking finishes the job if needed.
+    /// Returns the clean pass's statistics (those of [`Self::batch_kl`] for
+    /// the final policy) when it ended with one.
     fn fixup<B: Backend<O, H, A>>(
         &mut self,
         batch: &mut [Transition<O, A>],
@@ -998,7 +1008,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         backend: &mut B,
         rep: &mut UpdateReport,
         steps_left: &mut u32,
-    ) -> Result<(), UpdateError> {
+    ) -> Result<Option<MbStats>, UpdateError> {
         let old_ls = self.old_policy.log_std;
         let mut lr = cfg.lr;
         let mut best = f32::INFINITY;
@@ -1008,8 +1018,10 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
             rep.fixup_passes += 1;
             let mut violated = false;
             let mut worst = 0.0f32;
+            let mut all = MbStats::default();
             for mb in batch.chunks(cfg.fixup_minibatch) {
                 let st = backend.kl_stats(&self.policy, &old_ls, mb);
+                all.merge(&st);
                 worst = worst.max(st.max_kl);
                 if st.max_kl <= cfg.eps_kl {
                     continue;
@@ -1034,7 +1046,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
                 rep.fixup_grad_steps += 1;
             }
             if !violated {
-                return Ok(());
+                return Ok(Some(all));
             }
             if *steps_left == 0 {
                 break;
@@ -1055,7 +1067,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
             }
         }
         self.backtrack(batch, cfg, backend, rep);
-        Ok(())
+        Ok(None)
     }
 
     /// Moves the policy to θ_old + t·(θ − θ_old) with t = ½, ¼, … until every
