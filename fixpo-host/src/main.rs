@@ -352,7 +352,7 @@ fn run() -> Result<ExitCode> {
                 ));
                 if let (Some(raw), Some(ratio)) = (r.raw_steps_per_s, r.train_over_raw) {
                     say(&format!(
-                        "  raw MuJoCo   {raw:.0} env steps/s ({} threads, random actions; half before, half after training)",
+                        "  raw MuJoCo   {raw:.0} env steps/s ({} threads, random actions; a batch of steps after each training iteration)",
                         r.threads
                     ));
                     say(&format!(

@@ -930,29 +930,93 @@ pub fn visit_task<V: TaskVisitor>(name: &str, v: V) -> crate::Result<V::Out> {
 /// # Errors
 /// Unknown name, or the model cannot be loaded.
 pub fn raw_steps_per_sec(name: &str, n_steps: u64, threads: usize) -> Result<f64, MujocoError> {
-    struct Bench {
-        n_steps: u64,
-        threads: usize,
+    let (steps, secs) = RawStepper::new(name, threads)?.burst(n_steps);
+    Ok(steps as f64 / secs.max(1e-9))
+}
+
+/// Random-action stepping of one MuJoCo task on a fixed number of
+/// threads, one copy of the task per thread, in timed bursts. The copies
+/// and their episodes persist between bursts, so many short bursts
+/// measure the same thing as one long one (`fixpo bench` interleaves them
+/// with training iterations).
+pub struct RawStepper {
+    walkers: Box<dyn Bursts>,
+}
+
+impl core::fmt::Debug for RawStepper {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RawStepper").finish_non_exhaustive()
     }
-    impl MujocoVisitor for Bench {
-        type Out = f64;
-        fn visit<const O: usize, const A: usize, T: MujocoTask<O, A> + Task<O, A>>(
-            self,
-            task: T,
-        ) -> f64 {
-            let threads = self.threads.max(1);
-            let per = self.n_steps.div_ceil(threads as u64).max(1);
-            let t0 = Instant::now();
-            std::thread::scope(|s| {
-                for k in 0..threads {
-                    let mut env = task.clone();
-                    s.spawn(move || run_random(&mut env, per, k as u64));
-                }
-            });
-            (per * threads as u64) as f64 / t0.elapsed().as_secs_f64()
+}
+
+impl RawStepper {
+    /// Loads task `name` (default options) once per thread.
+    ///
+    /// # Errors
+    /// Unknown name, or the model cannot be loaded.
+    pub fn new(name: &str, threads: usize) -> Result<Self, MujocoError> {
+        struct Make(usize);
+        impl MujocoVisitor for Make {
+            type Out = Box<dyn Bursts>;
+            fn visit<const O: usize, const A: usize, T: MujocoTask<O, A> + Task<O, A>>(
+                self,
+                task: T,
+            ) -> Box<dyn Bursts> {
+                let walkers: Vec<RandomWalker<T, O, A>> = (0..self.0.max(1))
+                    .map(|k| RandomWalker::new(task.clone(), k as u64))
+                    .collect();
+                Box::new(walkers)
+            }
         }
+        Ok(Self {
+            walkers: visit(name, &[], Make(threads))?,
+        })
     }
-    visit(name, &[], Bench { n_steps, threads })
+
+    /// Steps every copy `n_steps / threads` times (rounded up), in
+    /// parallel on rayon's thread pool; returns the steps taken and the
+    /// wall time (s).
+    pub fn burst(&mut self, n_steps: u64) -> (u64, f64) {
+        self.walkers.burst(n_steps)
+    }
+}
+
+/// [`RawStepper`]'s per-task state behind a trait object.
+trait Bursts {
+    fn burst(&mut self, n_steps: u64) -> (u64, f64);
+}
+
+impl<E: Env<O, A> + Send, const O: usize, const A: usize> Bursts for Vec<RandomWalker<E, O, A>> {
+    fn burst(&mut self, n_steps: u64) -> (u64, f64) {
+        let per = n_steps.div_ceil(self.len().max(1) as u64).max(1);
+        let t0 = Instant::now();
+        // On rayon's pool, the threads that run the training's rollouts.
+        rayon::scope(|s| {
+            for w in self.iter_mut() {
+                s.spawn(move |_| w.steps(per));
+            }
+        });
+        (per * self.len() as u64, t0.elapsed().as_secs_f64())
+    }
+}
+
+/// One environment driven by uniform random actions, reset at the end of
+/// each episode.
+struct RandomWalker<E, const O: usize, const A: usize> {
+    env: E,
+    rng: Pcg32,
+}
+
+impl<E: Env<O, A>, const O: usize, const A: usize> RandomWalker<E, O, A> {
+    fn new(mut env: E, seed: u64) -> Self {
+        let mut rng = Pcg32::new(seed, 0x6d6a);
+        env.reset(&mut rng);
+        Self { env, rng }
+    }
+
+    fn steps(&mut self, n: u64) {
+        random_steps(&mut self.env, &mut self.rng, n);
+    }
 }
 
 /// Steps `env` `n` times with uniform random actions, resetting at the
@@ -963,18 +1027,27 @@ pub fn run_random<const O: usize, const A: usize, E: Env<O, A>>(
     seed: u64,
 ) -> u64 {
     let mut rng = Pcg32::new(seed, 0x6d6a);
+    env.reset(&mut rng);
+    random_steps(env, &mut rng, n)
+}
+
+/// [`run_random`] from the current state, with `rng`.
+fn random_steps<const O: usize, const A: usize, E: Env<O, A>>(
+    env: &mut E,
+    rng: &mut Pcg32,
+    n: u64,
+) -> u64 {
     let (low, high) = match env.action_space() {
         ActionSpace::Continuous { low, high } => (low, high),
         ActionSpace::Discrete => ([0.0; A], [1.0; A]),
     };
-    env.reset(&mut rng);
     let mut episodes = 0;
     for _ in 0..n {
-        let a: [f32; A] = core::array::from_fn(|i| rng::uniform_range(&mut rng, low[i], high[i]));
+        let a: [f32; A] = core::array::from_fn(|i| rng::uniform_range(rng, low[i], high[i]));
         let s = env.step(&a);
         if s.terminated || s.truncated {
             episodes += 1;
-            env.reset(&mut rng);
+            env.reset(rng);
         }
     }
     episodes

@@ -295,3 +295,25 @@ fn raw_stepping_rates() {
         );
     }
 }
+
+#[test]
+fn bench_measures_raw_stepping_between_iterations() {
+    let mut cfg = crate::config::RunConfig::reference("hopper");
+    cfg.num_envs = 8;
+    cfg.steps_per_env = 128;
+    cfg.total_steps = 2048;
+    let t0 = Instant::now();
+    let r = crate::bench::bench(cfg, "reference").unwrap();
+    let total = t0.elapsed().as_secs_f64();
+    assert_eq!((r.env_steps, r.batch), (2048, 1024));
+    let raw = r.raw_steps_per_s.expect("a MuJoCo task has a raw rate");
+    assert!(raw > 100.0, "{raw}");
+    let ratio = r.train_over_raw.unwrap();
+    assert!((ratio - r.env_steps_per_s / raw).abs() < 1e-9 * ratio);
+    // One burst of a batch per iteration, 2048 steps in all; their time is
+    // not part of the training's wall time, so the two add up to no more
+    // than the call took.
+    let burst_s = 2048.0 / raw;
+    assert!(r.wall_s + burst_s <= total, "{} + {burst_s} > {total}", r.wall_s);
+    assert!((r.env_steps_per_s * r.wall_s - 2048.0).abs() < 1e-6);
+}
