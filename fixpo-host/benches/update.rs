@@ -1,6 +1,9 @@
 //! The update's minibatch kernels: serial (the core's loop) against
 //! [`RayonBackend`], at Pendulum's size with 64 hidden units, and one whole
-//! FixPO update at the Pendulum preset.
+//! FixPO update at the Pendulum preset; then, at Hopper's size
+//! (11 → 64×64 → 3), one 512-sample minibatch on one thread with the
+//! portable kernels and with the ones `fixpo_host::simd` picks (AVX2 where
+//! the CPU has it).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fixpo_core::PolicyKind;
@@ -102,5 +105,65 @@ fn kernels(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, kernels);
+fn hopper_kernels(c: &mut Criterion) {
+    use fixpo_core::fixpo::{kl_stats, primary_grads};
+    let mut rng = Pcg32::seed_from_u64(2);
+    let mut policy = Policy::<11, 64, 3>::zero(PolicyKind::Gaussian);
+    policy.init(&mut rng, -0.5);
+    let mut value = Value::<11, 64>::ZERO;
+    value.init(&mut rng, std::f32::consts::SQRT_2, 1.0);
+    let mb: Vec<Transition<11, 3>> = (0..512)
+        .map(|_| {
+            let obs = std::array::from_fn(|_| normal(&mut rng));
+            let (action, old_logp) = policy.sample(&obs, &mut rng);
+            Transition {
+                obs,
+                action,
+                advantage: normal(&mut rng),
+                ret: normal(&mut rng),
+                value: normal(&mut rng),
+                old_out: policy.output(&obs),
+                old_logp,
+            }
+        })
+        .collect();
+    let c0 = Coeffs {
+        algo: Algo::Fixpo,
+        beta: 1.0,
+        vf_coef: 0.1,
+        vf_clip: 0.2,
+        ent_coef: 0.0,
+        clip_ratio: 0.2,
+        adv_mean: 0.0,
+        adv_scale: 1.0,
+    };
+    let ls = policy.log_std;
+    let (mut gp, mut gv) = (policy, value);
+    let level = fixpo_host::simd::level().name();
+    let mut g = c.benchmark_group("hopper_512");
+    g.throughput(Throughput::Elements(512));
+    g.bench_function("primary_grads/portable", |b| {
+        b.iter(|| {
+            black_box(primary_grads(
+                &policy, &value, &ls, &mb, 512, &c0, &mut gp, &mut gv,
+            ))
+        })
+    });
+    g.bench_function(format!("primary_grads/{level}"), |b| {
+        b.iter(|| {
+            black_box(fixpo_host::simd::primary_grads(
+                &policy, &value, &ls, &mb, 512, &c0, &mut gp, &mut gv,
+            ))
+        })
+    });
+    g.bench_function("kl_stats/portable", |b| {
+        b.iter(|| black_box(kl_stats(&policy, &ls, &mb)))
+    });
+    g.bench_function(format!("kl_stats/{level}"), |b| {
+        b.iter(|| black_box(fixpo_host::simd::kl_stats(&policy, &ls, &mb)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, kernels, hopper_kernels);
 criterion_main!(benches);
