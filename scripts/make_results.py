@@ -358,6 +358,10 @@ def main():
         L.append(f"{b['env']}, {b['threads']} threads, batch {b['batch']}, {b['env_steps']} env steps "
                  "(reference settings, evaluation off), on the machine that made this page "
                  "(shared, noisy: repeat runs differ by up to ±30%):\n")
+        L.append("The raw rate is that of the same binary stepping the task with random actions, "
+                 "one copy per thread, a batch of steps after every training iteration (bursts "
+                 "left out of the training time), so both rates sample the same moments of the "
+                 "machine.\n")
         L.append("| raw MuJoCo steps/s (random actions) | training steps/s (updates included) | "
                  "training ÷ raw | env stepping | updates | other | collection steps/s while stepping |")
         L.append("|---|---|---|---|---|---|---|")

@@ -2,16 +2,21 @@
 //! (SSE2) and for AVX2 — with the choice made once per call from what the
 //! CPU reports.
 //!
-//! Both versions are the core's own kernels, unchanged: the compiler only
-//! uses wider vector registers. The core fixes the order of every
-//! floating-point operation and Rust never contracts `a·b + c` into a fused
-//! multiply-add, so the two versions give the same bits (checked by this
-//! module's tests) — a run's results do not depend on the machine's vector
-//! width. Set `FIXPO_SIMD=baseline` to force the baseline kernels.
+//! The baseline version is the core's code as it stands. The AVX2 version
+//! compiles the same core functions with AVX2 enabled and gives them the
+//! inner loops of `kernels::Avx2` (register tiles written with
+//! `std::arch`) through the core's `BlockKernels` trait. The core fixes the
+//! order of every floating-point operation, the AVX2 loops perform the
+//! same operations in the same order, and Rust never contracts `a·b + c`
+//! into a fused multiply-add, so the two versions give the same bits
+//! (checked by this module's tests) — a run's results do not depend on the
+//! machine's vector width. Set `FIXPO_SIMD=baseline` to force the baseline
+//! kernels.
 //!
 //! This is the one place in the workspace with `unsafe`: calling a
 //! `#[target_feature]` function is only sound on a CPU that has the feature,
-//! which is checked immediately before each call.
+//! which is checked immediately before each call, and the vector loads and
+//! stores go through two bounds-checked helpers.
 #![allow(unsafe_code)]
 
 use fixpo_core::fixpo::{self, Coeffs, MbStats, Transition};
