@@ -314,6 +314,10 @@ fn bench_measures_raw_stepping_between_iterations() {
     // not part of the training's wall time, so the two add up to no more
     // than the call took.
     let burst_s = 2048.0 / raw;
-    assert!(r.wall_s + burst_s <= total, "{} + {burst_s} > {total}", r.wall_s);
+    assert!(
+        r.wall_s + burst_s <= total,
+        "{} + {burst_s} > {total}",
+        r.wall_s
+    );
     assert!((r.env_steps_per_s * r.wall_s - 2048.0).abs() < 1e-6);
 }
