@@ -597,14 +597,19 @@ mod tests {
         }
     }
 
-    /// The blocked kernels against one sample at a time, bit for bit, at a
-    /// width that is not a multiple of the register tile (12 = 8 + 4) and
-    /// for every block fill `n`.
+    /// The blocked kernels against one sample at a time, bit for bit, at
+    /// widths that are not multiples of the register tiles (12 = 8 + 4;
+    /// 40 = 32 + 8 for the weight-gradient rows) and for every block fill
+    /// `n`.
     #[test]
     fn blocked_kernels_match_per_sample_bitwise() {
-        type Odd = Mlp<5, 12, 3>;
+        check_blocked::<5, 12, 3>();
+        check_blocked::<7, 40, 2>();
+    }
+
+    fn check_blocked<const I: usize, const H: usize, const O: usize>() {
         let mut rng = Pcg32::seed_from_u64(21);
-        let mut net = Odd::ZERO;
+        let mut net = Mlp::<I, H, O>::ZERO;
         net.init(&mut rng, 1.4, 0.9);
         net.b1
             .iter_mut()
@@ -614,7 +619,7 @@ mod tests {
             .for_each(|b| *b = rng::normal(&mut rng) * 0.3);
         for n in 1..=BLOCK {
             let mut blk = MlpBlock::ZERO;
-            let mut dy = [[0.0f32; 3]; BLOCK];
+            let mut dy = [[0.0f32; O]; BLOCK];
             for s in 0..BLOCK {
                 blk.x[s] = core::array::from_fn(|_| rng::normal(&mut rng));
                 dy[s] = core::array::from_fn(|_| rng::normal(&mut rng));
@@ -634,11 +639,12 @@ mod tests {
                     net.backward(&cache, &dy[s], &mut g_seq);
                 }
             }
-            let mut a = [0.0f32; Odd::PARAMS];
-            let mut b = [0.0f32; Odd::PARAMS];
+            let mut a = vec![0.0f32; Mlp::<I, H, O>::PARAMS];
+            let mut b = vec![0.0f32; Mlp::<I, H, O>::PARAMS];
             g_blk.write_flat(&mut a).unwrap();
             g_seq.write_flat(&mut b).unwrap();
-            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "n = {n}");
+            let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+            assert_eq!(bits(a), bits(b), "n = {n}, H = {H}");
         }
     }
 
