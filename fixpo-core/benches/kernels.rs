@@ -4,6 +4,7 @@
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use fixpo_core::fixpo::{Algo, Coeffs, Config, Trainer, Transition, kl_stats, primary_grads};
+use fixpo_core::mlp::Portable;
 use fixpo_core::rng::{Pcg32, normal};
 use fixpo_core::{MlpCache, Policy, PolicyKind, Value};
 use std::hint::black_box;
@@ -74,7 +75,7 @@ fn kernels(c: &mut Criterion) {
         let mut gp = Policy::zero(PolicyKind::Gaussian);
         let mut gv = Value::ZERO;
         b.iter(|| {
-            primary_grads(
+            primary_grads::<Portable, O, H, A>(
                 &t.policy,
                 &t.value,
                 &t.policy.log_std,
@@ -89,7 +90,7 @@ fn kernels(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1024));
     let fb = batch(1024, &mut rng, &t.policy);
     g.bench_function("fixup check, 1024 samples", |b| {
-        b.iter(|| kl_stats(&t.policy, &t.policy.log_std, black_box(&fb)))
+        b.iter(|| kl_stats::<Portable, O, H, A>(&t.policy, &t.policy.log_std, black_box(&fb)))
     });
     g.finish();
 

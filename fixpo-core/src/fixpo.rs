@@ -381,12 +381,12 @@ pub trait Backend<const O: usize, const H: usize, const A: usize> {
         gp: &mut Policy<O, H, A>,
         gv: &mut Value<O, H>,
     ) -> MbStats {
-        primary_grads(policy, value, old_log_std, mb, n, c, gp, gv)
+        primary_grads::<Portable, O, H, A>(policy, value, old_log_std, mb, n, c, gp, gv)
     }
 
     /// Fills in `old_out` and `old_logp` of every transition from `old`.
     fn old_outputs(&mut self, old: &Policy<O, H, A>, batch: &mut [Transition<O, A>]) {
-        old_outputs(old, batch);
+        old_outputs::<Portable, O, H, A>(old, batch);
     }
 
     /// Max and sum of D_KL(π_old ‖ π) over `mb` (forward passes only).
@@ -396,7 +396,7 @@ pub trait Backend<const O: usize, const H: usize, const A: usize> {
         old_log_std: &[f32; A],
         mb: &[Transition<O, A>],
     ) -> MbStats {
-        kl_stats(policy, old_log_std, mb)
+        kl_stats::<Portable, O, H, A>(policy, old_log_std, mb)
     }
 
     /// Accumulates into `gp` the gradient of `scale · Σ KL_i`.
@@ -408,7 +408,7 @@ pub trait Backend<const O: usize, const H: usize, const A: usize> {
         scale: f32,
         gp: &mut Policy<O, H, A>,
     ) -> MbStats {
-        kl_grads(policy, old_log_std, mb, scale, gp)
+        kl_grads::<Portable, O, H, A>(policy, old_log_std, mb, scale, gp)
     }
 }
 
@@ -421,23 +421,11 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for Serial
 /// The primary-phase loss of one sample and its gradient (see the module
 /// docs for the loss): `L_i = surrogate_i + β·KL_i + c_vf·value_i − c_ent·H_i`,
 /// every term divided by `n`.
+///
+/// `K` supplies the blocked passes' inner loops ([`Portable`] is the
+/// reference; every implementation gives the same bits).
 #[inline(always)]
-pub fn primary_grads<const O: usize, const H: usize, const A: usize>(
-    policy: &Policy<O, H, A>,
-    value: &Value<O, H>,
-    old_log_std: &[f32; A],
-    mb: &[Transition<O, A>],
-    n: usize,
-    c: &Coeffs,
-    gp: &mut Policy<O, H, A>,
-    gv: &mut Value<O, H>,
-) -> MbStats {
-    primary_grads_with::<Portable, O, H, A>(policy, value, old_log_std, mb, n, c, gp, gv)
-}
-
-/// [`primary_grads`] with the inner loops of `K`.
-#[inline(always)]
-pub fn primary_grads_with<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
+pub fn primary_grads<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
     policy: &Policy<O, H, A>,
     value: &Value<O, H>,
     old_log_std: &[f32; A],
@@ -556,17 +544,11 @@ pub fn primary_grads_with<K: BlockKernels, const O: usize, const H: usize, const
 
 /// Sets each transition's `old_out` (π_old's output at its observation)
 /// and `old_logp` (log π_old of its action).
+///
+/// `K` supplies the blocked passes' inner loops ([`Portable`] is the
+/// reference; every implementation gives the same bits).
 #[inline(always)]
-pub fn old_outputs<const O: usize, const H: usize, const A: usize>(
-    old: &Policy<O, H, A>,
-    batch: &mut [Transition<O, A>],
-) {
-    old_outputs_with::<Portable, O, H, A>(old, batch)
-}
-
-/// [`old_outputs`] with the inner loops of `K`.
-#[inline(always)]
-pub fn old_outputs_with<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
+pub fn old_outputs<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
     old: &Policy<O, H, A>,
     batch: &mut [Transition<O, A>],
 ) {
@@ -585,18 +567,11 @@ pub fn old_outputs_with<K: BlockKernels, const O: usize, const H: usize, const A
 
 /// Max and sum of D_KL(π_old ‖ π) over `mb`, using each transition's stored
 /// `old_out` and the old log-std.
+///
+/// `K` supplies the blocked passes' inner loops ([`Portable`] is the
+/// reference; every implementation gives the same bits).
 #[inline(always)]
-pub fn kl_stats<const O: usize, const H: usize, const A: usize>(
-    policy: &Policy<O, H, A>,
-    old_log_std: &[f32; A],
-    mb: &[Transition<O, A>],
-) -> MbStats {
-    kl_stats_with::<Portable, O, H, A>(policy, old_log_std, mb)
-}
-
-/// [`kl_stats`] with the inner loops of `K`.
-#[inline(always)]
-pub fn kl_stats_with<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
+pub fn kl_stats<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
     policy: &Policy<O, H, A>,
     old_log_std: &[f32; A],
     mb: &[Transition<O, A>],
@@ -621,20 +596,11 @@ pub fn kl_stats_with<K: BlockKernels, const O: usize, const H: usize, const A: u
 }
 
 /// Accumulates into `gp` the gradient of `scale · Σ_i KL_i` over `mb`.
+///
+/// `K` supplies the blocked passes' inner loops ([`Portable`] is the
+/// reference; every implementation gives the same bits).
 #[inline(always)]
-pub fn kl_grads<const O: usize, const H: usize, const A: usize>(
-    policy: &Policy<O, H, A>,
-    old_log_std: &[f32; A],
-    mb: &[Transition<O, A>],
-    scale: f32,
-    gp: &mut Policy<O, H, A>,
-) -> MbStats {
-    kl_grads_with::<Portable, O, H, A>(policy, old_log_std, mb, scale, gp)
-}
-
-/// [`kl_grads`] with the inner loops of `K`.
-#[inline(always)]
-pub fn kl_grads_with<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
+pub fn kl_grads<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
     policy: &Policy<O, H, A>,
     old_log_std: &[f32; A],
     mb: &[Transition<O, A>],

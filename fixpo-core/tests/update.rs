@@ -4,6 +4,7 @@
 //! differences of an independently written loss.
 
 use fixpo_core::fixpo::{Algo, Coeffs, Config, Trainer, Transition, primary_grads};
+use fixpo_core::mlp::Portable;
 use fixpo_core::params::Params;
 use fixpo_core::rng::{Pcg32, normal};
 use fixpo_core::{Policy, PolicyKind, UpdateError, Value};
@@ -387,7 +388,7 @@ fn check_primary_gradient(kind: PolicyKind, algo: Algo, seed: u64) {
     };
     let mut gp = Policy::zero(kind);
     let mut gv = Value::ZERO;
-    primary_grads(
+    primary_grads::<Portable, O, H, A>(
         &new,
         &value,
         &old.log_std,
@@ -495,7 +496,7 @@ fn fixup_kl_gradient_matches_finite_differences() {
         }
         let scale = 0.37f32;
         let mut g = Policy::zero(kind);
-        kl_grads(&new, &old.log_std, &mb, scale, &mut g);
+        kl_grads::<Portable, O, H, A>(&new, &old.log_std, &mb, scale, &mut g);
         let c = Coeffs {
             algo: Algo::Fixpo,
             beta: 1.0,

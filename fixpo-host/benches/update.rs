@@ -107,6 +107,7 @@ fn kernels(c: &mut Criterion) {
 
 fn hopper_kernels(c: &mut Criterion) {
     use fixpo_core::fixpo::{kl_stats, primary_grads};
+    use fixpo_core::mlp::Portable;
     let mut rng = Pcg32::seed_from_u64(2);
     let mut policy = Policy::<11, 64, 3>::zero(PolicyKind::Gaussian);
     policy.init(&mut rng, -0.5);
@@ -144,7 +145,7 @@ fn hopper_kernels(c: &mut Criterion) {
     g.throughput(Throughput::Elements(512));
     g.bench_function("primary_grads/portable", |b| {
         b.iter(|| {
-            black_box(primary_grads(
+            black_box(primary_grads::<Portable, 11, 64, 3>(
                 &policy, &value, &ls, &mb, 512, &c0, &mut gp, &mut gv,
             ))
         })
@@ -157,7 +158,7 @@ fn hopper_kernels(c: &mut Criterion) {
         })
     });
     g.bench_function("kl_stats/portable", |b| {
-        b.iter(|| black_box(kl_stats(&policy, &ls, &mb)))
+        b.iter(|| black_box(kl_stats::<Portable, 11, 64, 3>(&policy, &ls, &mb)))
     });
     g.bench_function(format!("kl_stats/{level}"), |b| {
         b.iter(|| black_box(fixpo_host::simd::kl_stats(&policy, &ls, &mb)))

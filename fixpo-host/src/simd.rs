@@ -20,6 +20,7 @@
 #![allow(unsafe_code)]
 
 use fixpo_core::fixpo::{self, Coeffs, MbStats, Transition};
+use fixpo_core::mlp::Portable;
 use fixpo_core::policy::{Policy, Value};
 use std::sync::OnceLock;
 
@@ -74,7 +75,7 @@ fn detect() -> Level {
 /// they are compiled into the twins' bodies with AVX2 enabled, with the
 /// hand-vectorised inner loops of [`kernels::Avx2`].
 macro_rules! dispatched {
-    ($(fn $name:ident = $with:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+    ($(fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
         $(
             #[doc = concat!("[`fixpo::", stringify!($name), "`] with the kernels of [`level`].")]
             pub fn $name<const O: usize, const H: usize, const A: usize>($($arg: $ty),*) -> $ret {
@@ -83,7 +84,7 @@ macro_rules! dispatched {
                     // SAFETY: `level` returns `Avx2` only when the CPU reports AVX2.
                     return unsafe { avx2::$name($($arg),*) };
                 }
-                fixpo::$name($($arg),*)
+                fixpo::$name::<Portable, O, H, A>($($arg),*)
             }
         )*
 
@@ -95,7 +96,7 @@ macro_rules! dispatched {
                 pub(super) fn $name<const O: usize, const H: usize, const A: usize>(
                     $($arg: $ty),*
                 ) -> $ret {
-                    fixpo::$with::<kernels::Avx2, O, H, A>($($arg),*)
+                    fixpo::$name::<kernels::Avx2, O, H, A>($($arg),*)
                 }
             )*
         }
@@ -103,7 +104,7 @@ macro_rules! dispatched {
 }
 
 dispatched! {
-    fn primary_grads = primary_grads_with(
+    fn primary_grads(
         policy: &Policy<O, H, A>,
         value: &Value<O, H>,
         old_log_std: &[f32; A],
@@ -113,13 +114,13 @@ dispatched! {
         gp: &mut Policy<O, H, A>,
         gv: &mut Value<O, H>
     ) -> MbStats;
-    fn old_outputs = old_outputs_with(old: &Policy<O, H, A>, batch: &mut [Transition<O, A>]) -> ();
-    fn kl_stats = kl_stats_with(
+    fn old_outputs(old: &Policy<O, H, A>, batch: &mut [Transition<O, A>]) -> ();
+    fn kl_stats(
         policy: &Policy<O, H, A>,
         old_log_std: &[f32; A],
         mb: &[Transition<O, A>]
     ) -> MbStats;
-    fn kl_grads = kl_grads_with(
+    fn kl_grads(
         policy: &Policy<O, H, A>,
         old_log_std: &[f32; A],
         mb: &[Transition<O, A>],
@@ -470,7 +471,7 @@ mod tests {
                         )
                     }
                 } else {
-                    fixpo::primary_grads(
+                    fixpo::primary_grads::<Portable, O, H, A>(
                         &policy,
                         &value,
                         &old.log_std,
@@ -497,8 +498,8 @@ mod tests {
                 }
             } else {
                 (
-                    fixpo::kl_stats(&policy, &old.log_std, &mb),
-                    fixpo::kl_grads(&policy, &old.log_std, &mb, 0.3, &mut gp),
+                    fixpo::kl_stats::<Portable, O, H, A>(&policy, &old.log_std, &mb),
+                    fixpo::kl_grads::<Portable, O, H, A>(&policy, &old.log_std, &mb, 0.3, &mut gp),
                 )
             };
             (stats_bits(&s1), stats_bits(&s2), bits(&gp))
@@ -510,7 +511,7 @@ mod tests {
                 // SAFETY: only called after `detect` found AVX2.
                 unsafe { avx2::old_outputs(&old, &mut b) }
             } else {
-                fixpo::old_outputs(&old, &mut b)
+                fixpo::old_outputs::<Portable, O, H, A>(&old, &mut b)
             }
             b.iter()
                 .flat_map(|t| t.old_out.iter().chain([&t.old_logp]).map(|x| x.to_bits()))
