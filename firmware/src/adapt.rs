@@ -1,10 +1,12 @@
 //! On-device adaptation: episodes on the plant at control rate, rollouts in
 //! static buffers, fixpo-core's FixPO update between episodes, and an
-//! independent check of the trust region after every update.
+//! independent check of the trust region after every update (fixpo-check:
+//! its own f64 normalisation, forward pass and KL, at the rollout's raw
+//! observations).
 
-use fixpo_core::dist;
-use fixpo_core::fixpo::{Algo, Config, FixupSchedule, TrainScope, Trainer, Transition};
-use fixpo_core::norm::{RewardScaler, RunningMeanStd};
+use fixpo_check::{Deployed, audit_deployed};
+use fixpo_core::fixpo::{Algo, Config, FixupSchedule, TrainScope, Trainer};
+use fixpo_core::norm::{ObsNorm, RewardScaler, RunningMeanStd};
 use fixpo_core::rng::Pcg32;
 use fixpo_core::rollout::{CollectConfig, EnvSlot, NormStats, collect, evaluate_episode};
 
@@ -94,19 +96,26 @@ pub fn evaluate(label: &str, actor: &Policy, wires: &Wires) -> f32 {
     mean
 }
 
-/// Order-independent fingerprint of (state, π(state)) over a batch; the
-/// update shuffles the batch, so the pairs are summed, not chained.
-fn fingerprint<I: Iterator<Item = ([f32; OBS], [f32; ACT])>>(pairs: I) -> u64 {
-    let mut sum = 0u64;
-    for (obs, out) in pairs {
-        let mut h = 0x9E37_79B9_7F4A_7C15u64;
-        for x in obs.iter().chain(out.iter()) {
-            h = (h ^ u64::from(x.to_bits())).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            h ^= h >> 31;
-        }
-        sum = sum.wrapping_add(h);
+/// Fingerprint of a deployed policy's every number (parameters,
+/// statistics, clip): proves that the copy of π_old the trainer kept is
+/// the policy that collected the rollout.
+fn fingerprint(policy: &fixpo_core::Policy<OBS, HID, ACT>, norm: &ObsNorm<OBS>) -> u64 {
+    use fixpo_core::params::Params;
+    let mut h = 0x9E37_79B9_7F4A_7C15u64;
+    let mut eat = |x: f32| {
+        h = (h ^ u64::from(x.to_bits())).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h ^= h >> 31;
+    };
+    for k in 0..fixpo_core::Policy::<OBS, HID, ACT>::SLICES {
+        policy.slice(k).iter().for_each(|&x| eat(x));
     }
-    sum
+    norm.stats
+        .mean
+        .iter()
+        .chain(&norm.stats.var)
+        .for_each(|&x| eat(x));
+    eat(norm.clip);
+    h
 }
 
 /// Sets up the value function and the return scale: from a critic file if
@@ -155,8 +164,13 @@ pub fn run(
     let ccfg = CollectConfig {
         gamma: 0.9,
         lambda: 0.95,
-        obs_clip: deploy.obs_clip,
         ..CollectConfig::REFERENCE
+    };
+    // Observation statistics stay those of the file (they are part of the
+    // deployed policy); the return scale keeps adapting.
+    trainer.norm = ObsNorm {
+        stats: deploy.obs_norm,
+        clip: deploy.obs_clip,
     };
     let mut stats = NormStats {
         obs: deploy.obs_norm,
@@ -170,7 +184,6 @@ pub fn run(
         updates: 0,
         violations: 0,
     };
-    let kind = trainer.policy.kind;
     for u in 0..updates {
         // One episode: the plant truncates after ROLLOUT steps.
         let mut seen = stats;
@@ -181,7 +194,8 @@ pub fn run(
             &mut rng,
             &trainer.policy,
             &trainer.value,
-            &stats,
+            &trainer.norm,
+            &stats.ret,
             &mut seen,
             &ccfg,
             &mut rollout.batch,
@@ -191,28 +205,35 @@ pub fn run(
             defmt::error!("update {=u32}: rollout failed: {}", u, e);
             continue;
         }
-        // Observation statistics stay those of the file (they are part of
-        // the deployed policy); the return scale keeps adapting.
         stats.ret = seen.ret;
 
-        // π_old as the firmware sees it, before the trainer touches it.
-        let old_fp = fingerprint(
-            rollout
-                .batch
-                .iter()
-                .map(|t| (t.obs, trainer.policy.output(&t.obs))),
-        );
-        let old_log_std = trainer.policy.log_std;
+        // π_old as the firmware deployed it, before the trainer touches it.
+        let old_fp = fingerprint(&trainer.policy, &trainer.norm);
         out.updates += 1;
         match trainer.update(&mut rollout.batch, cfg, &mut rng) {
             Ok(rep) => {
-                // Independent check: the update stored π_old's output per
-                // state; the fingerprint proves those are the pre-update
-                // policy's outputs at exactly these states, and the KL to
-                // the new policy is recomputed here for every state.
-                let fp_ok = fingerprint(rollout.batch.iter().map(|t| (t.obs, t.old_out))) == old_fp;
-                let indep = max_kl(&rollout.batch, kind, &old_log_std, trainer);
-                let ok = fp_ok && indep <= cfg.eps_kl;
+                // Independent check: the fingerprint proves the trainer's
+                // copy of π_old is the policy that collected the rollout;
+                // fixpo-check recomputes both policies in f64 at every raw
+                // observation of the rollout.
+                let (prev, prev_norm) = trainer.previous();
+                let fp_ok = fingerprint(prev, prev_norm) == old_fp;
+                let a = audit_deployed(
+                    Deployed {
+                        policy: prev,
+                        obs_norm: &prev_norm.stats,
+                        obs_clip: prev_norm.clip,
+                    },
+                    Deployed {
+                        policy: &trainer.policy,
+                        obs_norm: &trainer.norm.stats,
+                        obs_clip: trainer.norm.clip,
+                    },
+                    rollout.batch.iter().map(|t| &t.obs),
+                    cfg.eps_kl,
+                );
+                let indep = a.max_kl as f32;
+                let ok = fp_ok && a.passed();
                 if !ok {
                     out.violations += 1;
                 }
@@ -244,28 +265,6 @@ pub fn run(
         }
     }
     out
-}
-
-/// max over the batch of D_KL(π_old ‖ π_new), with π_old's outputs as the
-/// update stored them and π_new = the trainer's policy now.
-fn max_kl(
-    batch: &[Transition<OBS, ACT>],
-    kind: fixpo_core::PolicyKind,
-    old_log_std: &[f32; ACT],
-    trainer: &Trainer<OBS, HID, ACT>,
-) -> f32 {
-    let mut worst = 0.0f32;
-    for t in batch {
-        let new = trainer.policy.output(&t.obs);
-        let kl = dist::kl(kind, &t.old_out, old_log_std, &new, &trainer.policy.log_std);
-        // NaN must not hide: it counts as a violation.
-        worst = if kl.is_nan() {
-            f32::INFINITY
-        } else {
-            worst.max(kl)
-        };
-    }
-    worst
 }
 
 /// Benchmark variants of [`config`] for `scripts/firmware.sh count`:

@@ -102,9 +102,9 @@ pub struct Memory {
 /// # Panics
 /// On a second call.
 pub fn take() -> Memory {
-    // β starts at 0 here so the whole trainer is zero bytes (.bss, not
-    // 53 KB of .data in flash); the adaptation loop sets β_0.
-    static mut TRAINER: Trainer<OBS, HID, ACT> = Trainer::zero(PolicyKind::Gaussian, 0.0);
+    // Every byte zero (.bss, not 53 KB of .data in flash); the adaptation
+    // loop sets β_0 and the normalisation.
+    static mut TRAINER: Trainer<OBS, HID, ACT> = Trainer::zeroed(PolicyKind::Gaussian);
     static mut SCRATCH: Scratch = Scratch {
         rollout: Rollout {
             batch: [Transition::ZERO; ROLLOUT],

@@ -5,7 +5,9 @@
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use fixpo_core::fixpo::{Algo, Coeffs, Config, Trainer, Transition, kl_stats, primary_grads};
 use fixpo_core::mlp::Portable;
+use fixpo_core::norm::ObsNorm;
 use fixpo_core::rng::{Pcg32, normal};
+use fixpo_core::trust::KlBound;
 use fixpo_core::{MlpCache, Policy, PolicyKind, Value};
 use std::hint::black_box;
 
@@ -78,6 +80,7 @@ fn kernels(c: &mut Criterion) {
             primary_grads::<Portable, O, H, A>(
                 &t.policy,
                 &t.value,
+                &ObsNorm::NEW,
                 &t.policy.log_std,
                 black_box(&mb),
                 512,
@@ -89,8 +92,15 @@ fn kernels(c: &mut Criterion) {
     });
     g.throughput(Throughput::Elements(1024));
     let fb = batch(1024, &mut rng, &t.policy);
+    let bound = KlBound::new(
+        PolicyKind::Gaussian,
+        &t.policy.log_std,
+        &[1e-5; A],
+        &t.policy.log_std,
+        &[1e-5; A],
+    );
     g.bench_function("fixup check, 1024 samples", |b| {
-        b.iter(|| kl_stats::<Portable, O, H, A>(&t.policy, &t.policy.log_std, black_box(&fb)))
+        b.iter(|| kl_stats::<Portable, O, H, A>(&t.policy, &ObsNorm::NEW, &bound, black_box(&fb)))
     });
     g.finish();
 

@@ -153,7 +153,13 @@ pub fn entropy_grad<const A: usize>(
     }
 }
 
-/// D_KL(old ‖ new) in closed form.
+/// D_KL(old ‖ new) in closed form, in f32: the training loss's estimate.
+/// The trust-region check does not rely on it; it uses the certified bound
+/// of [`crate::trust`].
+///
+/// The Gaussian form is cancellation-free,
+/// Σ dl + ½·expm1(−2·dl) + ½·Δμ²·e^{−2·ln σ_new} with dl = ln σ_new − ln σ_old,
+/// so small divergences keep their relative accuracy; NaN stays NaN.
 #[inline]
 pub fn kl<const A: usize>(
     kind: PolicyKind,
@@ -162,19 +168,16 @@ pub fn kl<const A: usize>(
     out: &[f32; A],
     log_std: &[f32; A],
 ) -> f32 {
-    match kind {
+    let d = match kind {
         PolicyKind::Gaussian => {
             let mut d = 0.0f32;
             for i in 0..A {
-                // σ_old²/σ² as one exponential, so identical inputs give
-                // exactly 1 and KL(p‖p) is exactly 0.
-                let var_ratio = libm::expf(2.0 * (old_log_std[i] - log_std[i]));
+                let dl = log_std[i] - old_log_std[i];
                 let inv_var = libm::expf(-2.0 * log_std[i]);
                 let dm = old_out[i] - out[i];
-                d += (log_std[i] - old_log_std[i]) + 0.5 * (var_ratio + dm * dm * inv_var) - 0.5;
+                d += (dl + 0.5 * libm::expm1f(-2.0 * dl)) + 0.5 * (dm * dm * inv_var);
             }
-            // Rounding can leave a tiny negative number near zero.
-            d.max(0.0)
+            d
         }
         PolicyKind::Categorical => {
             let lo = log_softmax(old_out);
@@ -183,9 +186,12 @@ pub fn kl<const A: usize>(
             for i in 0..A {
                 d += libm::expf(lo[i]) * (lo[i] - ln[i]);
             }
-            d.max(0.0)
+            d
         }
-    }
+    };
+    // Rounding can leave a tiny negative number near zero; NaN must stay
+    // NaN (`f32::max` would turn it into 0).
+    if d < 0.0 { 0.0 } else { d }
 }
 
 /// `g += scale · ∂ D_KL(old ‖ new) / ∂(out, log_std)` of the new distribution.
@@ -422,6 +428,21 @@ mod tests {
                 prop_assert!((mc - exact).abs() < 0.08 + 0.05 * exact, "{:?}: mc {} exact {}", kind, mc, exact);
             }
         }
+    }
+
+    #[test]
+    fn kl_keeps_nan_and_small_values() {
+        for kind in KINDS {
+            assert!(kl(kind, &[0.0, 1.0], &[0.0; 2], &[f32::NAN, 1.0], &[0.0; 2]).is_nan());
+            assert!(kl(kind, &[f32::NAN, 1.0], &[0.0; 2], &[0.0, 1.0], &[0.0; 2]).is_nan());
+        }
+        // A tiny log-std change: the textbook form loses it to rounding of
+        // ½σ_old²/σ² − ½; the expm1 form keeps it (KL ≈ dl²).
+        let dl = 1e-4f32;
+        let k = kl(PolicyKind::Gaussian, &[0.0], &[0.0], &[0.0], &[dl]) as f64;
+        let d = dl as f64;
+        let exact = d + 0.5 * (-2.0 * d).exp_m1();
+        assert!((k - exact).abs() <= 1e-3 * exact, "{k} vs {exact}");
     }
 
     #[test]

@@ -14,16 +14,19 @@
 
 use crate::dist::{self, HeadGrad, PolicyKind};
 use crate::mlp::{BLOCK, BlockKernels, MlpBlock, Portable};
+use crate::norm::ObsNorm;
 use crate::optim::{Adam, AdamConfig, ScalarAdam, clip_global_norm};
 use crate::params::Params;
 use crate::policy::{Policy, Value};
 use crate::rng;
+use crate::trust::{self, InputBound, KlBound};
 use rand_core::RngCore;
 
 /// One step of experience, as the update consumes it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Transition<const O: usize, const A: usize> {
-    /// The (normalised) observation the policy acted on.
+    /// The raw observation the behaviour policy acted on (each policy
+    /// normalises it with its own [`ObsNorm`]).
     pub obs: [f32; O],
     /// The sampled action before clipping to the task's bounds (one-hot for
     /// categorical policies).
@@ -34,7 +37,8 @@ pub struct Transition<const O: usize, const A: usize> {
     pub ret: f32,
     /// V_old(obs) at collection time (used by value clipping).
     pub value: f32,
-    /// π_old's output at `obs`; filled in by the update.
+    /// π_old's output at `obs` (with π_old's normalisation); filled in by
+    /// the update.
     pub old_out: [f32; A],
     /// log π_old(action | obs); filled in by the update.
     pub old_logp: f32,
@@ -289,14 +293,26 @@ pub struct UpdateReport {
     /// Passes over the batch in the fixup phase(s), including the final
     /// clean pass.
     pub fixup_passes: u32,
-    /// max over the batch of D_KL(π_old ‖ π_new) at the returned parameters.
+    /// max over the batch's raw observations of the certified upper bound
+    /// on D_KL(π_old ‖ π_new) (see [`crate::trust`]), between the behaviour
+    /// policy with its normalisation and the returned policy with its
+    /// normalisation; 0 when the update reverted to the behaviour policy.
     pub max_kl: f32,
-    /// Mean over the batch of D_KL(π_old ‖ π_new) at the returned parameters.
+    /// Mean over the batch of the same bound.
     pub mean_kl: f32,
     /// β after the update.
     pub beta: f32,
-    /// Backtracking factor t applied at the end (1 when none was needed).
+    /// The factor t of the backtracking θ_start + t·(θ − θ_start) that
+    /// produced the returned parameters: 1 when gradient steps produced
+    /// them (no backtracking, or later steps moved the policy after an
+    /// earlier one), 0 when they are the start point itself.
     pub backtrack_t: f32,
+    /// Fixup phases that ended by backtracking (each epoch's phase counts
+    /// once).
+    pub backtracks: u32,
+    /// The returned policy is the behaviour policy, bit for bit, with the
+    /// behaviour policy's normalisation (the update's last resort).
+    pub reverted: bool,
     /// Mean policy surrogate loss over primary steps.
     pub policy_loss: f32,
     /// Mean value loss over primary steps.
@@ -369,11 +385,13 @@ impl MbStats {
 /// algorithm (the default methods are the one implementation of the maths).
 pub trait Backend<const O: usize, const H: usize, const A: usize> {
     /// Accumulates into `gp`/`gv` the primary-loss gradient of the samples
-    /// `mb`, each weighted by `1/n` (`n` = the whole minibatch's size).
+    /// `mb`, each weighted by `1/n` (`n` = the whole minibatch's size);
+    /// both networks see each raw observation through `norm`.
     fn primary_grads(
         &mut self,
         policy: &Policy<O, H, A>,
         value: &Value<O, H>,
+        norm: &ObsNorm<O>,
         old_log_std: &[f32; A],
         mb: &[Transition<O, A>],
         n: usize,
@@ -381,34 +399,43 @@ pub trait Backend<const O: usize, const H: usize, const A: usize> {
         gp: &mut Policy<O, H, A>,
         gv: &mut Value<O, H>,
     ) -> MbStats {
-        primary_grads::<Portable, O, H, A>(policy, value, old_log_std, mb, n, c, gp, gv)
+        primary_grads::<Portable, O, H, A>(policy, value, norm, old_log_std, mb, n, c, gp, gv)
     }
 
-    /// Fills in `old_out` and `old_logp` of every transition from `old`.
-    fn old_outputs(&mut self, old: &Policy<O, H, A>, batch: &mut [Transition<O, A>]) {
-        old_outputs::<Portable, O, H, A>(old, batch);
+    /// Fills in `old_out` and `old_logp` of every transition from `old`
+    /// acting with `norm`.
+    fn old_outputs(
+        &mut self,
+        old: &Policy<O, H, A>,
+        norm: &ObsNorm<O>,
+        batch: &mut [Transition<O, A>],
+    ) {
+        old_outputs::<Portable, O, H, A>(old, norm, batch);
     }
 
-    /// Max and sum of D_KL(π_old ‖ π) over `mb` (forward passes only).
+    /// Max and sum over `mb` of the certified bound on D_KL(π_old ‖ π),
+    /// π acting with `norm` (forward passes only).
     fn kl_stats(
         &mut self,
         policy: &Policy<O, H, A>,
-        old_log_std: &[f32; A],
+        norm: &ObsNorm<O>,
+        bound: &KlBound<A>,
         mb: &[Transition<O, A>],
     ) -> MbStats {
-        kl_stats::<Portable, O, H, A>(policy, old_log_std, mb)
+        kl_stats::<Portable, O, H, A>(policy, norm, bound, mb)
     }
 
     /// Accumulates into `gp` the gradient of `scale · Σ KL_i`.
     fn kl_grads(
         &mut self,
         policy: &Policy<O, H, A>,
+        norm: &ObsNorm<O>,
         old_log_std: &[f32; A],
         mb: &[Transition<O, A>],
         scale: f32,
         gp: &mut Policy<O, H, A>,
     ) -> MbStats {
-        kl_grads::<Portable, O, H, A>(policy, old_log_std, mb, scale, gp)
+        kl_grads::<Portable, O, H, A>(policy, norm, old_log_std, mb, scale, gp)
     }
 }
 
@@ -428,6 +455,7 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for Serial
 pub fn primary_grads<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
     policy: &Policy<O, H, A>,
     value: &Value<O, H>,
+    norm: &ObsNorm<O>,
     old_log_std: &[f32; A],
     mb: &[Transition<O, A>],
     n: usize,
@@ -445,7 +473,7 @@ pub fn primary_grads<K: BlockKernels, const O: usize, const H: usize, const A: u
     let mut blk = MlpBlock::ZERO;
     for chunk in mb.chunks(BLOCK) {
         for (s, t) in chunk.iter().enumerate() {
-            blk.x[s] = t.obs;
+            blk.x[s] = norm.apply(&t.obs);
         }
         let outs = policy.net.forward_block_with::<K>(&mut blk);
         let mut d_out = [[0.0f32; A]; BLOCK];
@@ -550,12 +578,13 @@ pub fn primary_grads<K: BlockKernels, const O: usize, const H: usize, const A: u
 #[inline(always)]
 pub fn old_outputs<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
     old: &Policy<O, H, A>,
+    norm: &ObsNorm<O>,
     batch: &mut [Transition<O, A>],
 ) {
     let mut pb = MlpBlock::ZERO;
     for chunk in batch.chunks_mut(BLOCK) {
         for (s, t) in chunk.iter().enumerate() {
-            pb.x[s] = t.obs;
+            pb.x[s] = norm.apply(&t.obs);
         }
         let outs = old.net.forward_block_with::<K>(&mut pb);
         for (t, out) in chunk.iter_mut().zip(outs) {
@@ -565,33 +594,40 @@ pub fn old_outputs<K: BlockKernels, const O: usize, const H: usize, const A: usi
     }
 }
 
-/// Max and sum of D_KL(π_old ‖ π) over `mb`, using each transition's stored
-/// `old_out` and the old log-std.
+/// Max and sum over `mb` of `bound`'s certified upper bound on
+/// D_KL(π_old ‖ π), from each transition's stored `old_out` and π's output
+/// at the transition's raw observation normalised by `norm`. The max is
+/// rounded up to f32, so `max_kl ≤ ε` holds exactly when every state's
+/// bound is ≤ ε; a non-finite output makes it +∞.
 ///
 /// `K` supplies the blocked passes' inner loops ([`Portable`] is the
 /// reference; every implementation gives the same bits).
 #[inline(always)]
 pub fn kl_stats<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
     policy: &Policy<O, H, A>,
-    old_log_std: &[f32; A],
+    norm: &ObsNorm<O>,
+    bound: &KlBound<A>,
     mb: &[Transition<O, A>],
 ) -> MbStats {
     let mut st = MbStats::default();
+    let mut max = 0.0f64;
     let mut pb = MlpBlock::ZERO;
     for chunk in mb.chunks(BLOCK) {
         for (s, t) in chunk.iter().enumerate() {
-            pb.x[s] = t.obs;
+            pb.x[s] = norm.apply(&t.obs);
         }
         let outs = policy.net.forward_block_with::<K>(&mut pb);
         for (t, out) in chunk.iter().zip(&outs) {
-            let kl = dist::kl(policy.kind, &t.old_out, old_log_std, out, &policy.log_std);
-            // NaN must count as a violation: fold it in as +∞.
-            let kl = if kl.is_nan() { f32::INFINITY } else { kl };
-            st.max_kl = st.max_kl.max(kl);
-            st.sum_kl += kl;
+            // +∞ for anything non-finite: a violation, never a pass.
+            let b = bound.bound(&t.old_out, out);
+            if b > max {
+                max = b;
+            }
+            st.sum_kl += b as f32;
             st.n += 1;
         }
     }
+    st.max_kl = trust::round_up(max);
     st
 }
 
@@ -602,6 +638,7 @@ pub fn kl_stats<K: BlockKernels, const O: usize, const H: usize, const A: usize>
 #[inline(always)]
 pub fn kl_grads<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
     policy: &Policy<O, H, A>,
+    norm: &ObsNorm<O>,
     old_log_std: &[f32; A],
     mb: &[Transition<O, A>],
     scale: f32,
@@ -611,7 +648,7 @@ pub fn kl_grads<K: BlockKernels, const O: usize, const H: usize, const A: usize>
     let mut pb = MlpBlock::ZERO;
     for chunk in mb.chunks(BLOCK) {
         for (s, t) in chunk.iter().enumerate() {
-            pb.x[s] = t.obs;
+            pb.x[s] = norm.apply(&t.obs);
         }
         let outs = policy.net.forward_block_with::<K>(&mut pb);
         let mut d_out = [[0.0f32; A]; BLOCK];
@@ -652,6 +689,9 @@ pub struct Trainer<const O: usize, const H: usize, const A: usize> {
     pub policy: Policy<O, H, A>,
     /// The value function V.
     pub value: Value<O, H>,
+    /// The observation normalisation π and V act with: part of the
+    /// deployed policy.
+    pub norm: ObsNorm<O>,
     /// Adam state of the policy.
     pub policy_opt: Adam<Policy<O, H, A>>,
     /// Adam state of the value function.
@@ -662,9 +702,11 @@ pub struct Trainer<const O: usize, const H: usize, const A: usize> {
     pub beta_opt: ScalarAdam,
     /// Which parameters the update may change.
     pub scope: TrainScope,
-    // Scratch: π_old, V_old, gradients (the policy gradient buffer also
-    // holds the candidate while backtracking, when no gradient is live).
+    // Scratch: π_old with its normalisation, V_old, gradients (the policy
+    // gradient buffer also holds the candidate while backtracking, when no
+    // gradient is live).
     old_policy: Policy<O, H, A>,
+    old_norm: ObsNorm<O>,
     old_value: Value<O, H>,
     grad_policy: Policy<O, H, A>,
     grad_value: Value<O, H>,
@@ -682,14 +724,56 @@ pub enum TrainScope {
     Head,
 }
 
+/// Range the Gaussian log-std is kept in after every step, so that
+/// e^{±2·ln σ} stays far inside f32 (σ from 2e-9 to 148).
+pub const LOG_STD_RANGE: (f32, f32) = (-20.0, 5.0);
+
+/// What the trust-region check of one update needs besides the policy.
+struct Check<const O: usize, const A: usize> {
+    /// π_old's log-std.
+    old_log_std: [f32; A],
+    /// π_old's forward-pass error bound over the batch.
+    delta_old: [f64; A],
+    /// Bounds on the batch's network inputs under the current
+    /// normalisation (`Trainer::norm`).
+    input: InputBound<O>,
+    /// The same under π_old's normalisation (in force after a revert).
+    input_old: InputBound<O>,
+    /// The factor of the backtracking that produced the current
+    /// parameters; `None` once a gradient step has moved them since.
+    last_t: Option<f32>,
+}
+
 impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
-    /// An all-zero trainer of the given kind with β = `beta0`; call
-    /// [`Trainer::init`] or load parameters before training. `const`, so it
-    /// can initialise a `static` without touching the stack.
+    /// An all-zero trainer of the given kind with β = `beta0` and no
+    /// normalisation statistics ([`ObsNorm::NEW`]); call [`Trainer::init`]
+    /// or load parameters before training. `const`, so it can initialise a
+    /// `static` without touching the stack.
     pub const fn zero(kind: PolicyKind, beta0: f32) -> Self {
+        Self {
+            norm: ObsNorm::NEW,
+            beta: beta0,
+            ..Self::zeroed(kind)
+        }
+    }
+
+    /// Every number zero, β and the normalisation included (a `static` of
+    /// it costs no flash: it lives in `.bss`). Set [`Trainer::norm`] before
+    /// the first update: a zero variance and clip are not a usable
+    /// normalisation.
+    pub const fn zeroed(kind: PolicyKind) -> Self {
+        let zero_norm = ObsNorm {
+            stats: crate::norm::RunningMeanStd {
+                mean: [0.0; O],
+                var: [0.0; O],
+                count: 0.0,
+            },
+            clip: 0.0,
+        };
         Self {
             policy: Policy::zero(kind),
             value: Value::ZERO,
+            norm: zero_norm,
             policy_opt: Adam {
                 m: Policy::zero(kind),
                 v: Policy::zero(kind),
@@ -700,10 +784,11 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
                 v: Value::ZERO,
                 t: 0,
             },
-            beta: beta0,
+            beta: 0.0,
             beta_opt: ScalarAdam::NEW,
             scope: TrainScope::All,
             old_policy: Policy::zero(kind),
+            old_norm: zero_norm,
             old_value: Value::ZERO,
             grad_policy: Policy::zero(kind),
             grad_value: Value::ZERO,
@@ -721,34 +806,71 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         self.beta_opt = ScalarAdam::NEW;
     }
 
-    /// One update on `batch` with the serial backend. See
-    /// [`Trainer::update_with`].
+    /// The policy and normalisation the last update started from: the
+    /// behaviour policy whose trust region it kept (an independent checker
+    /// compares it with the current one). Equal to the current pair after a
+    /// revert or a refused update.
+    pub fn previous(&self) -> (&Policy<O, H, A>, &ObsNorm<O>) {
+        (&self.old_policy, &self.old_norm)
+    }
+
+    /// One update on `batch` with the serial backend, keeping the current
+    /// normalisation. See [`Trainer::update_with_norm`].
     ///
     /// # Errors
-    /// As [`Trainer::update_with`].
+    /// As [`Trainer::update_with_norm`].
     pub fn update<R: RngCore + ?Sized>(
         &mut self,
         batch: &mut [Transition<O, A>],
         cfg: &Config,
         rng: &mut R,
     ) -> Result<UpdateReport, UpdateError> {
-        self.update_with(batch, cfg, rng, &mut Serial)
+        let norm = self.norm;
+        self.update_with_norm(batch, cfg, &norm, rng, &mut Serial)
     }
 
-    /// One update on `batch` (shuffled in place; `old_out`/`old_logp` are
-    /// filled in). For [`Algo::Fixpo`], on `Ok` the returned policy
-    /// satisfies D_KL(π_old ‖ π_new) ≤ `cfg.eps_kl` at every state of the
-    /// batch.
+    /// One update on `batch`, keeping the current normalisation. See
+    /// [`Trainer::update_with_norm`].
     ///
     /// # Errors
-    /// [`UpdateError`] when the configuration or the batch is unusable or
-    /// the maths leaves the finite range; the policy, value function and β
-    /// are then exactly as before the call (Adam moments keep the
-    /// contributions of steps that completed).
+    /// As [`Trainer::update_with_norm`].
     pub fn update_with<R: RngCore + ?Sized, B: Backend<O, H, A>>(
         &mut self,
         batch: &mut [Transition<O, A>],
         cfg: &Config,
+        rng: &mut R,
+        backend: &mut B,
+    ) -> Result<UpdateReport, UpdateError> {
+        let norm = self.norm;
+        self.update_with_norm(batch, cfg, &norm, rng, backend)
+    }
+
+    /// One update on `batch` (raw observations collected by the current
+    /// policy with [`Trainer::norm`]; shuffled in place, `old_out`/`old_logp`
+    /// filled in) that also moves the policy to the normalisation
+    /// `next_norm` (the statistics merged from this batch, say).
+    ///
+    /// The networks are first carried over to `next_norm`
+    /// ([`ObsNorm::carry_over`]), then trained under it. For
+    /// [`Algo::Fixpo`], on `Ok` the returned pair (policy, [`Trainer::norm`])
+    /// satisfies, at every raw observation of the batch and in exact
+    /// arithmetic of the stored values,
+    /// D_KL(π_old with its normalisation ‖ π_new with its normalisation)
+    /// ≤ `cfg.eps_kl`: every acceptance goes through the certified bound of
+    /// [`crate::trust`]. If nothing else passes, the update returns the
+    /// behaviour policy and its normalisation unchanged
+    /// ([`UpdateReport::reverted`]), where the divergence is exactly 0.
+    ///
+    /// # Errors
+    /// [`UpdateError`] when the configuration or the batch is unusable or
+    /// the maths leaves the finite range; the policy, its normalisation,
+    /// the value function and β are then exactly as before the call (Adam
+    /// moments keep the contributions of steps that completed).
+    pub fn update_with_norm<R: RngCore + ?Sized, B: Backend<O, H, A>>(
+        &mut self,
+        batch: &mut [Transition<O, A>],
+        cfg: &Config,
+        next_norm: &ObsNorm<O>,
         rng: &mut R,
         backend: &mut B,
     ) -> Result<UpdateReport, UpdateError> {
@@ -767,11 +889,13 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         }
         self.old_policy = self.policy;
         self.old_value = self.value;
+        self.old_norm = self.norm;
         let (beta0, beta_opt0) = (self.beta, self.beta_opt);
-        let result = self.run(batch, cfg, rng, backend);
+        let result = self.run(batch, cfg, next_norm, rng, backend);
         if result.is_err() {
             self.policy = self.old_policy;
             self.value = self.old_value;
+            self.norm = self.old_norm;
             self.beta = beta0;
             self.beta_opt = beta_opt0;
         }
@@ -782,27 +906,42 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         &mut self,
         batch: &mut [Transition<O, A>],
         cfg: &Config,
+        next_norm: &ObsNorm<O>,
         rng: &mut R,
         backend: &mut B,
     ) -> Result<UpdateReport, UpdateError> {
         let old_ls = self.old_policy.log_std;
-        // π_old's distribution at every state, from the parameters themselves
-        // so the guarantee is relative to the real π_old.
-        backend.old_outputs(&self.old_policy, batch);
+        // π_old's distribution at every state, from its own parameters and
+        // normalisation, so the guarantee is relative to the policy that
+        // acted.
+        backend.old_outputs(&self.old_policy, &self.old_norm, batch);
         for t in batch.iter() {
             if !(t.old_out.iter().all(|x| x.is_finite()) && t.old_logp.is_finite()) {
                 return Err(UpdateError::NonFiniteOutput);
             }
         }
-
-        let mut rep = UpdateReport {
-            backtrack_t: 1.0,
-            ..UpdateReport::default()
+        let (mut input, mut input_old) = (InputBound::EMPTY, InputBound::EMPTY);
+        for t in batch.iter() {
+            input_old.add(&self.old_norm.apply(&t.obs));
+            input.add(&next_norm.apply(&t.obs));
+        }
+        let mut chk = Check {
+            old_log_std: old_ls,
+            delta_old: trust::forward_error(&self.old_policy.net, &input_old),
+            input,
+            input_old,
+            last_t: None,
         };
+        // Move both networks to the new normalisation.
+        self.old_norm.carry_over(next_norm, &mut self.policy.net);
+        self.old_norm.carry_over(next_norm, &mut self.value);
+        self.norm = *next_norm;
+
+        let mut rep = UpdateReport::default();
         let (mut sum_pl, mut sum_vl, mut sum_ent, mut sum_gn) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
         let (mut clipped, mut seen) = (0u64, 0u64);
         let mut fixup_steps_left = cfg.max_fixup_steps;
-        // The batch statistics of the current policy, when a fixup pass
+        // The batch statistics of the current policy, when a fixup phase
         // has just measured them without moving it.
         let mut measured = None;
 
@@ -833,6 +972,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
                 let st = backend.primary_grads(
                     &self.policy,
                     &self.value,
+                    &self.norm,
                     &old_ls,
                     mb,
                     mb.len(),
@@ -841,6 +981,8 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
                     &mut self.grad_value,
                 );
                 let gn = self.apply_grads(cfg, true)?;
+                chk.last_t = None;
+                rep.reverted = false;
                 rep.primary_grad_steps += 1;
                 sum_gn += gn;
                 let inv = 1.0 / st.n.max(1) as f32;
@@ -856,7 +998,14 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
             measured = None;
             let last = epoch + 1 == cfg.epochs;
             if cfg.fixup_enabled() && (last || cfg.fixup_schedule == FixupSchedule::EveryEpoch) {
-                measured = self.fixup(batch, cfg, backend, &mut rep, &mut fixup_steps_left)?;
+                measured = Some(self.fixup(
+                    batch,
+                    cfg,
+                    backend,
+                    &mut rep,
+                    &mut chk,
+                    &mut fixup_steps_left,
+                )?);
             }
         }
 
@@ -868,19 +1017,14 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         rep.clip_frac = clipped as f32 / seen.max(1) as f32;
 
         // Final trust-region statistics over the whole batch (the fixup
-        // phase's last pass computed exactly these if it ended clean).
-        let mut st = match measured {
+        // phase measured exactly these when it ran last).
+        let st = match measured {
             Some(st) => st,
-            None => self.batch_kl(batch, cfg, backend),
+            None => self.batch_kl(batch, cfg, backend, &chk),
         };
-        if cfg.fixup_enabled() && !within_bound(st.max_kl, cfg.eps_kl) {
-            // Only reachable if the last fixup phase had to backtrack and
-            // then a later epoch moved again; enforce once more.
-            self.backtrack(batch, cfg, backend, &mut rep);
-            st = self.batch_kl(batch, cfg, backend);
-        }
         rep.max_kl = st.max_kl;
         rep.mean_kl = st.sum_kl / st.n.max(1) as f32;
+        rep.backtrack_t = chk.last_t.unwrap_or(1.0);
         if cfg.algo == Algo::KlPenalty {
             // Schulman et al. (2017): halve or double β around the target.
             if rep.mean_kl < cfg.kl_target / 1.5 {
@@ -930,6 +1074,13 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
             self.value_opt
                 .step(&mut self.value, &self.grad_value, cfg.lr, &cfg.adam);
         }
+        if self.policy.kind == PolicyKind::Gaussian {
+            let (lo, hi) = LOG_STD_RANGE;
+            self.policy
+                .log_std
+                .iter_mut()
+                .for_each(|l| *l = l.clamp(lo, hi));
+        }
         if !(self.policy.all_finite() && self.value.all_finite()) {
             return Err(UpdateError::Diverged);
         }
@@ -948,34 +1099,50 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         self.beta = (self.beta - d).clamp(0.0, cfg.beta_max);
     }
 
+    /// The certified bound between π_old and the current policy, for the
+    /// current parameters (the forward-pass error of π depends on them).
+    fn bound(&self, chk: &Check<O, A>) -> KlBound<A> {
+        KlBound::new(
+            self.policy.kind,
+            &chk.old_log_std,
+            &chk.delta_old,
+            &self.policy.log_std,
+            &trust::forward_error(&self.policy.net, &chk.input),
+        )
+    }
+
+    /// Max and sum of the certified bound over the batch.
     fn batch_kl<B: Backend<O, H, A>>(
         &self,
         batch: &[Transition<O, A>],
         cfg: &Config,
         backend: &mut B,
+        chk: &Check<O, A>,
     ) -> MbStats {
+        let bound = self.bound(chk);
         let mut st = MbStats::default();
         for mb in batch.chunks(cfg.fixup_minibatch) {
-            st.merge(&backend.kl_stats(&self.policy, &self.old_policy.log_std, mb));
+            st.merge(&backend.kl_stats(&self.policy, &self.norm, &bound, mb));
         }
         st
     }
 
     /// The fixup phase: passes over fixup minibatches, stepping on β·mean KL
-    /// wherever a state violates the bound, until a pass finds none. Bounded
-    /// by the pass and step caps; the learning rate halves whenever a pass
-    /// fails to lower the worst KL; backtracking finishes the job if needed.
-    /// Returns the clean pass's statistics (those of [`Self::batch_kl`] for
-    /// the final policy) when it ended with one.
+    /// wherever a state's certified bound exceeds ε_KL, until a pass finds
+    /// none. Bounded by the pass and step caps; the learning rate halves
+    /// whenever a pass fails to lower the worst bound; backtracking
+    /// finishes the job if needed. Returns the batch statistics of the
+    /// policy it leaves (those of [`Self::batch_kl`]).
     fn fixup<B: Backend<O, H, A>>(
         &mut self,
         batch: &mut [Transition<O, A>],
         cfg: &Config,
         backend: &mut B,
         rep: &mut UpdateReport,
+        chk: &mut Check<O, A>,
         steps_left: &mut u32,
-    ) -> Result<Option<MbStats>, UpdateError> {
-        let old_ls = self.old_policy.log_std;
+    ) -> Result<MbStats, UpdateError> {
+        let old_ls = chk.old_log_std;
         let mut lr = cfg.lr;
         let mut best = f32::INFINITY;
         let mut stale = 0u32;
@@ -986,10 +1153,13 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
             let mut worst = 0.0f32;
             let mut all = MbStats::default();
             for mb in batch.chunks(cfg.fixup_minibatch) {
-                let st = backend.kl_stats(&self.policy, &old_ls, mb);
+                // The bound depends on the parameters: rebuild it after
+                // every step.
+                let bound = self.bound(chk);
+                let st = backend.kl_stats(&self.policy, &self.norm, &bound, mb);
                 all.merge(&st);
                 worst = worst.max(st.max_kl);
-                if st.max_kl <= cfg.eps_kl {
+                if within_bound(st.max_kl, cfg.eps_kl) {
                     continue;
                 }
                 if !violated && !momentum_cleared {
@@ -1005,14 +1175,23 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
                 }
                 self.grad_policy.fill_zero();
                 let scale = self.beta.max(1e-3) / mb.len() as f32;
-                let st = backend.kl_grads(&self.policy, &old_ls, mb, scale, &mut self.grad_policy);
+                let st = backend.kl_grads(
+                    &self.policy,
+                    &self.norm,
+                    &old_ls,
+                    mb,
+                    scale,
+                    &mut self.grad_policy,
+                );
                 self.apply_grads(&Config { lr, ..*cfg }, false)?;
+                chk.last_t = None;
+                rep.reverted = false;
                 self.beta_step(cfg, st.max_kl);
                 *steps_left -= 1;
                 rep.fixup_grad_steps += 1;
             }
             if !violated {
-                return Ok(Some(all));
+                return Ok(all);
             }
             if *steps_left == 0 {
                 break;
@@ -1032,32 +1211,58 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
                 }
             }
         }
-        self.backtrack(batch, cfg, backend, rep);
-        Ok(None)
+        Ok(self.backtrack(batch, cfg, backend, rep, chk))
     }
 
-    /// Moves the policy to θ_old + t·(θ − θ_old) with t = ½, ¼, … until every
-    /// state satisfies the bound, or to θ_old itself (t = 0).
+    /// Sets the policy to the start of the segment backtracking searches:
+    /// π_old carried over to the current normalisation.
+    fn set_start(&mut self) {
+        self.policy = self.old_policy;
+        self.old_norm.carry_over(&self.norm, &mut self.policy.net);
+    }
+
+    /// Moves the policy to θ_start + t·(θ − θ_start) with t = ½, ¼, …, then
+    /// t = 0, until every state's bound is within ε_KL; if none is, returns
+    /// to the behaviour policy and its normalisation, where the divergence
+    /// is exactly 0. Returns the batch statistics of the policy it leaves.
     fn backtrack<B: Backend<O, H, A>>(
         &mut self,
         batch: &[Transition<O, A>],
         cfg: &Config,
         backend: &mut B,
         rep: &mut UpdateReport,
-    ) {
+        chk: &mut Check<O, A>,
+    ) -> MbStats {
+        rep.backtracks += 1;
         // The gradient buffer is idle here; it holds the candidate θ.
         self.grad_policy = self.policy;
         let mut t = 1.0f32;
-        for _ in 0..cfg.max_backtracks {
-            t *= 0.5;
-            self.policy.set_lerp(&self.old_policy, &self.grad_policy, t);
-            if self.batch_kl(batch, cfg, backend).max_kl <= cfg.eps_kl {
-                rep.backtrack_t *= t;
-                return;
+        for k in 0..=cfg.max_backtracks {
+            t = if k == cfg.max_backtracks {
+                0.0
+            } else {
+                t * 0.5
+            };
+            self.set_start();
+            self.policy.lerp_towards(&self.grad_policy, t);
+            let st = self.batch_kl(batch, cfg, backend, chk);
+            if within_bound(st.max_kl, cfg.eps_kl) {
+                chk.last_t = Some(t);
+                return st;
             }
         }
+        // Last resort: the behaviour policy itself. The value function was
+        // trained under the new normalisation: carry it back.
+        self.norm.carry_over(&self.old_norm, &mut self.value);
         self.policy = self.old_policy;
-        rep.backtrack_t = 0.0;
+        self.norm = self.old_norm;
+        chk.input = chk.input_old;
+        chk.last_t = Some(0.0);
+        rep.reverted = true;
+        MbStats {
+            n: batch.len() as u32,
+            ..MbStats::default()
+        }
     }
 }
 

@@ -23,6 +23,7 @@ pub mod params;
 pub mod policy;
 pub mod rng;
 pub mod rollout;
+pub mod trust;
 
 pub use actor::Actor;
 pub use dist::PolicyKind;
@@ -30,6 +31,6 @@ pub use env::{ActionSpace, Env, Step};
 pub use file::FileError;
 pub use fixpo::{Algo, Backend, Config, Serial, Trainer, Transition, UpdateError, UpdateReport};
 pub use mlp::{BLOCK, Mlp, MlpBlock, MlpCache};
-pub use norm::RunningMeanStd;
+pub use norm::{ObsNorm, RunningMeanStd};
 pub use params::Params;
 pub use policy::{Policy, Value};

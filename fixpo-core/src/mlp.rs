@@ -677,10 +677,14 @@ mod tests {
     fn lerp_endpoints_are_exact() {
         let a = net(1);
         let b = net(2);
-        let mut c = Net::ZERO;
-        c.set_lerp(&a, &b, 0.0);
+        let mut c = a;
+        c.lerp_towards(&b, 0.0);
         assert_eq!(c, a);
-        c.set_lerp(&a, &b, 1.0);
+        c.lerp_towards(&b, 1.0);
         assert_eq!(c, b);
+        // Half way: each number is a + ½(b − a).
+        let mut h = a;
+        h.lerp_towards(&b, 0.5);
+        assert_eq!(h.b1[0], a.b1[0] + 0.5 * (b.b1[0] - a.b1[0]));
     }
 }

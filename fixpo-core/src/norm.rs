@@ -1,6 +1,8 @@
 //! Running mean and variance (Welford/Chan) for observation normalisation
 //! and return-based reward scaling.
 
+use crate::mlp::Mlp;
+
 /// Running mean and variance of `N`-dimensional samples.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RunningMeanStd<const N: usize> {
@@ -80,6 +82,65 @@ impl<const N: usize> RunningMeanStd<N> {
     }
 }
 
+/// The observation normalisation a policy acts with: running statistics
+/// and the clip applied after normalising. Part of the deployed policy
+/// (the policy file stores both), so changing it changes the policy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ObsNorm<const O: usize> {
+    /// Mean and variance per component.
+    pub stats: RunningMeanStd<O>,
+    /// Clip on normalised values.
+    pub clip: f32,
+}
+
+impl<const O: usize> ObsNorm<O> {
+    /// No statistics yet (mean 0, variance 1) and the default clip.
+    pub const NEW: Self = Self {
+        stats: RunningMeanStd::NEW,
+        clip: crate::actor::OBS_CLIP,
+    };
+
+    /// The network input for a raw observation.
+    #[inline]
+    pub fn apply(&self, raw: &[f32; O]) -> [f32; O] {
+        self.stats.normalize(raw, self.clip)
+    }
+
+    /// Re-expresses `net`'s first layer for inputs normalised by `to`
+    /// instead of `self`, so that the network computes the same function
+    /// of the raw observation (exactly, up to rounding, wherever neither
+    /// normalisation clips): with s = √(var + 1e-8), inputs
+    /// z_self = c + r·z_to where r = s_to / s_self and
+    /// c = (mean_to − mean_self) / s_self, so W ← W·diag(r) and
+    /// b ← b + W·c. Leaves `net` alone when the two are equal or the
+    /// result would not be finite.
+    pub fn carry_over<const H: usize, const A: usize>(&self, to: &Self, net: &mut Mlp<O, H, A>) {
+        if self == to {
+            return;
+        }
+        let s = |v: f32| libm::sqrt(v as f64 + 1e-8f32 as f64);
+        let r: [f64; O] = core::array::from_fn(|j| s(to.stats.var[j]) / s(self.stats.var[j]));
+        let c: [f64; O] = core::array::from_fn(|j| {
+            (to.stats.mean[j] as f64 - self.stats.mean[j] as f64) / s(self.stats.var[j])
+        });
+        let mut w1 = net.w1;
+        let mut b1 = net.b1;
+        for k in 0..H {
+            let mut b = net.b1[k] as f64;
+            for j in 0..O {
+                b += net.w1[j][k] as f64 * c[j];
+                w1[j][k] = (net.w1[j][k] as f64 * r[j]) as f32;
+            }
+            b1[k] = b as f32;
+        }
+        let finite = b1.iter().chain(w1.iter().flatten()).all(|x| x.is_finite());
+        if finite {
+            net.w1 = w1;
+            net.b1 = b1;
+        }
+    }
+}
+
 /// Return-based reward scaling: rewards are divided by the running standard
 /// deviation of the discounted return, tracked per environment.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -89,21 +150,14 @@ pub struct RewardScaler {
 }
 
 impl RewardScaler {
-    /// Updates the discounted return `ret` of one environment with `reward`
-    /// (resetting it after an episode end) and the statistics; returns the
-    /// scaled reward.
-    pub fn scale(&mut self, ret: &mut f32, reward: f32, gamma: f32, done: bool) -> f32 {
-        *ret = *ret * gamma + reward;
-        self.stats.update(&[*ret]);
-        if done {
-            *ret = 0.0;
-        }
-        self.apply(reward)
-    }
-
     /// Divides `reward` by the current return standard deviation.
     pub fn apply(&self, reward: f32) -> f32 {
-        reward / libm::sqrtf(self.stats.var[0] + 1e-8)
+        reward / self.sigma()
+    }
+
+    /// σ_R = √(var + 1e-8) of the discounted return.
+    pub fn sigma(&self) -> f32 {
+        libm::sqrtf(self.stats.var[0] + 1e-8)
     }
 }
 
@@ -136,6 +190,37 @@ mod tests {
             }
             prop_assert_eq!(a.count, rs.count);
         }
+    }
+
+    #[test]
+    fn carry_over_keeps_the_function_of_the_raw_observation() {
+        use crate::rng::{Pcg32, normal};
+        let mut rng = Pcg32::seed_from_u64(3);
+        let mut net = Mlp::<3, 8, 2>::ZERO;
+        net.init(&mut rng, 1.4, 1.0);
+        let mut from = ObsNorm::<3>::NEW;
+        let mut to = ObsNorm::<3>::NEW;
+        for _ in 0..50 {
+            from.stats
+                .update(&core::array::from_fn(|_| 2.0 * normal(&mut rng)));
+            to.stats
+                .update(&core::array::from_fn(|_| 1.0 + 0.5 * normal(&mut rng)));
+        }
+        let mut moved = net;
+        from.carry_over(&to, &mut moved);
+        assert_ne!(moved, net);
+        for _ in 0..100 {
+            let raw: [f32; 3] = core::array::from_fn(|_| 1.0 + normal(&mut rng));
+            let a = net.predict(&from.apply(&raw));
+            let b = moved.predict(&to.apply(&raw));
+            for o in 0..2 {
+                assert!((a[o] - b[o]).abs() < 1e-4, "{a:?} vs {b:?} at {raw:?}");
+            }
+        }
+        // Equal normalisations leave the network bit for bit.
+        let mut same = net;
+        from.carry_over(&from, &mut same);
+        assert_eq!(same, net);
     }
 
     #[test]

@@ -50,18 +50,18 @@ pub trait Params: Clone {
         }
     }
 
-    /// `self ← old + t·(new − old)`: a point on the segment between two
-    /// parameter sets (`t = 0` gives exactly `old`, `t = 1` exactly `new`).
-    fn set_lerp(&mut self, old: &Self, new: &Self, t: f32) {
+    /// `self ← self + t·(new − self)`: a point on the segment from the
+    /// current numbers to `new` (`t = 0` leaves them exactly, `t = 1` gives
+    /// exactly `new`).
+    fn lerp_towards(&mut self, new: &Self, t: f32) {
         for k in 0..Self::SLICES {
-            let (o, n) = (old.slice(k), new.slice(k));
-            for ((x, &xo), &xn) in self.slice_mut(k).iter_mut().zip(o).zip(n) {
+            for (x, &xn) in self.slice_mut(k).iter_mut().zip(new.slice(k)) {
                 *x = if t == 0.0 {
-                    xo
+                    *x
                 } else if t == 1.0 {
                     xn
                 } else {
-                    xo + t * (xn - xo)
+                    *x + t * (xn - *x)
                 };
             }
         }

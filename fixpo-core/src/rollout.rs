@@ -7,7 +7,7 @@ use crate::dist::{self, PolicyKind};
 use crate::env::{ActionSpace, Env};
 use crate::fixpo::Transition;
 use crate::gae::{GaeStep, gae_with};
-use crate::norm::{RewardScaler, RunningMeanStd};
+use crate::norm::{ObsNorm, RewardScaler, RunningMeanStd};
 use crate::policy::{Policy, Value};
 use rand_core::RngCore;
 
@@ -52,6 +52,43 @@ pub struct Episode {
     pub len: u32,
 }
 
+/// How rewards are normalised by σ_R, the running standard deviation of
+/// the discounted return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
+pub enum RewardNorm {
+    /// Raw rewards everywhere.
+    Off,
+    /// Rewards divided by σ_R before GAE: advantages and value targets in
+    /// units of σ_R (the common PPO "reward scaling").
+    RewardScale,
+    /// GAE on raw rewards with the value function's outputs scaled back by
+    /// σ_R: advantages in raw reward units, value targets divided by σ_R
+    /// (Tianshou's `rew_norm`, which the paper's reference code uses).
+    ValueTargets,
+}
+
+impl RewardNorm {
+    /// The name used in configuration files.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::RewardScale => "reward-scale",
+            Self::ValueTargets => "value-targets",
+        }
+    }
+
+    /// Every variant, for parsing and listing.
+    pub const ALL: [Self; 3] = [Self::Off, Self::RewardScale, Self::ValueTargets];
+
+    /// Parses [`RewardNorm::name`].
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
 /// Collection settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -60,22 +97,16 @@ pub struct CollectConfig {
     pub gamma: f32,
     /// GAE λ.
     pub lambda: f32,
-    /// Normalise observations with the running statistics.
-    pub norm_obs: bool,
-    /// Clip on normalised observations.
-    pub obs_clip: f32,
-    /// Divide rewards by the running std of the discounted return.
-    pub scale_reward: bool,
+    /// How rewards are normalised.
+    pub reward_norm: RewardNorm,
 }
 
 impl CollectConfig {
-    /// γ = 0.99, λ = 0.95, both normalisations on.
+    /// γ = 0.99, λ = 0.95, rewards divided by σ_R.
     pub const REFERENCE: Self = Self {
         gamma: 0.99,
         lambda: 0.95,
-        norm_obs: true,
-        obs_clip: crate::actor::OBS_CLIP,
-        scale_reward: true,
+        reward_norm: RewardNorm::RewardScale,
     };
 }
 
@@ -119,11 +150,13 @@ impl core::fmt::Display for CollectError {
 
 impl core::error::Error for CollectError {}
 
-/// Steps `env` `out.len()` times with `policy`, fills `out` (observations
-/// normalised with `stats`, advantages and returns by GAE over this
-/// segment) and accumulates the raw observations and discounted returns it
-/// saw into `seen`. `gae_buf` is scratch of the same length. Calls
-/// `on_episode` for every episode that ends.
+/// Steps `env` `out.len()` times with `policy` acting on observations
+/// normalised by `norm`, fills `out` (raw observations, actions, values,
+/// advantages and returns by GAE over this segment, rewards normalised as
+/// `cfg.reward_norm` says with the return statistics in `ret`) and
+/// accumulates the raw observations and discounted returns it saw into
+/// `seen`. `gae_buf` is scratch of the same length. Calls `on_episode` for
+/// every episode that ends.
 ///
 /// # Errors
 /// [`CollectError`]; the buffers' contents are then unspecified, `slot` is
@@ -134,7 +167,8 @@ pub fn collect<E, R, const O: usize, const H: usize, const A: usize>(
     rng: &mut R,
     policy: &Policy<O, H, A>,
     value: &Value<O, H>,
-    stats: &NormStats<O>,
+    norm: &ObsNorm<O>,
+    ret: &RewardScaler,
     seen: &mut NormStats<O>,
     cfg: &CollectConfig,
     out: &mut [Transition<O, A>],
@@ -151,12 +185,11 @@ where
     // Any error leaves the episode in an unknown state: reset it next time.
     let mut run = || -> Result<(), CollectError> {
         let space = env.action_space();
-        let norm = |raw: &[f32; O]| {
-            if cfg.norm_obs {
-                stats.obs.normalize(raw, cfg.obs_clip)
-            } else {
-                *raw
-            }
+        // Value-target normalisation: the value network predicts returns in
+        // units of σ_R; GAE runs in raw reward units.
+        let sigma = match cfg.reward_norm {
+            RewardNorm::ValueTargets => ret.sigma(),
+            _ => 1.0,
         };
         let n = out.len();
         for i in 0..n {
@@ -171,7 +204,7 @@ where
                 }
                 seen.obs.update(&slot.obs);
             }
-            let obs = norm(&slot.obs);
+            let obs = norm.apply(&slot.obs);
             let (mean, logp_ok) = {
                 let o = policy.output(&obs);
                 (o, o.iter().all(|x| x.is_finite()))
@@ -194,30 +227,31 @@ where
             slot.ep_return += step.reward;
             slot.ep_len += 1;
             let done = step.terminated || step.truncated;
-            let reward = if cfg.scale_reward {
+            if cfg.reward_norm != RewardNorm::Off {
                 slot.disc_return = slot.disc_return * cfg.gamma + step.reward;
                 seen.ret.stats.update(&[slot.disc_return]);
-                stats.ret.apply(step.reward)
-            } else {
-                step.reward
+            }
+            let reward = match cfg.reward_norm {
+                RewardNorm::RewardScale => ret.apply(step.reward),
+                _ => step.reward,
             };
             seen.obs.update(&step.obs);
             out[i] = Transition {
-                obs,
+                obs: slot.obs,
                 action,
                 value: v,
                 ..Transition::ZERO
             };
             gae_buf[i] = GaeStep {
                 reward,
-                value: v,
+                value: v * sigma,
                 next_value: 0.0,
                 terminated: step.terminated,
                 done,
             };
             // Bootstrap values: a truncated episode, or the segment's last step.
             if (step.truncated && !step.terminated) || (i + 1 == n && !done) {
-                gae_buf[i].next_value = value.predict(&norm(&step.obs))[0];
+                gae_buf[i].next_value = value.predict(&norm.apply(&step.obs))[0] * sigma;
             }
             if done {
                 on_episode(Episode {
@@ -234,9 +268,9 @@ where
                 gae_buf[i].next_value = gae_buf[i + 1].value;
             }
         }
-        gae_with(gae_buf, cfg.gamma, cfg.lambda, |i, adv, ret| {
+        gae_with(gae_buf, cfg.gamma, cfg.lambda, |i, adv, target| {
             out[i].advantage = adv;
-            out[i].ret = ret;
+            out[i].ret = target / sigma;
         })
         .map_err(|_| CollectError::NonFiniteNetwork)
     };

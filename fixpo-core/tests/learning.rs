@@ -83,8 +83,6 @@ fn cartpole_discrete_reaches_475() {
         collect: CollectConfig {
             gamma: 0.99,
             lambda: 0.95,
-            norm_obs: true,
-            scale_reward: true,
             ..CollectConfig::REFERENCE
         },
         log_std_init: 0.0,

@@ -5,6 +5,7 @@
 
 use fixpo_core::fixpo::{Algo, Coeffs, Config, Trainer, Transition, primary_grads};
 use fixpo_core::mlp::Portable;
+use fixpo_core::norm::ObsNorm;
 use fixpo_core::params::Params;
 use fixpo_core::rng::{Pcg32, normal};
 use fixpo_core::{Policy, PolicyKind, UpdateError, Value};
@@ -113,7 +114,9 @@ proptest! {
                 let kl = max_kl(&old, &t.policy, &batch);
                 prop_assert!(kl <= cfg.eps_kl, "max KL {} > eps {} ({:?})", kl, cfg.eps_kl, rep);
                 prop_assert!(rep.max_kl <= cfg.eps_kl);
-                prop_assert!((rep.max_kl - kl).abs() <= 1e-6 * kl.max(1.0));
+                // The report is a certified upper bound on the exact KL.
+                // (f32 KL itself is only accurate to ~1e-7 absolute.)
+                prop_assert!(kl <= rep.max_kl * (1.0 + 1e-5) + 1e-6, "f32 KL {} above the bound {}", kl, rep.max_kl);
                 prop_assert!(rep.fixup_grad_steps <= cfg.max_fixup_steps);
                 prop_assert!(rep.fixup_passes <= epochs * cfg.max_fixup_passes);
                 prop_assert!((0.0..=1.0).contains(&rep.backtrack_t));
@@ -146,6 +149,7 @@ fn hostile_update_backtracks_and_reports_it() {
     let old = t.policy;
     let rep = t.update(&mut batch, &cfg, &mut rng).unwrap();
     assert!(rep.backtrack_t < 1.0, "{rep:?}");
+    assert!(rep.backtracks >= 1, "{rep:?}");
     assert_eq!(rep.fixup_grad_steps, 0);
     assert!(max_kl(&old, &t.policy, &batch) <= 1e-4);
 }
@@ -171,7 +175,9 @@ fn ablations_can_leave_the_trust_region_fixpo_cannot() {
             let old = t.policy;
             let rep = t.update(&mut batch, &cfg, &mut rng).unwrap();
             let kl = max_kl(&old, &t.policy, &batch);
-            assert!((rep.max_kl - kl).abs() <= 1e-5 * kl.max(1.0));
+            // The report is a certified upper bound, close to the KL.
+            assert!(kl <= rep.max_kl * (1.0 + 1e-5) + 1e-6, "{kl} vs {rep:?}");
+            assert!(rep.max_kl <= kl * 1.01 + 1e-4, "{kl} vs {rep:?}");
             exceeded[k] += (kl > cfg.eps_kl) as u32;
         }
     }
@@ -391,6 +397,7 @@ fn check_primary_gradient(kind: PolicyKind, algo: Algo, seed: u64) {
     primary_grads::<Portable, O, H, A>(
         &new,
         &value,
+        &ObsNorm::NEW,
         &old.log_std,
         &mb,
         mb.len(),
@@ -496,7 +503,7 @@ fn fixup_kl_gradient_matches_finite_differences() {
         }
         let scale = 0.37f32;
         let mut g = Policy::zero(kind);
-        kl_grads::<Portable, O, H, A>(&new, &old.log_std, &mb, scale, &mut g);
+        kl_grads::<Portable, O, H, A>(&new, &ObsNorm::NEW, &old.log_std, &mb, scale, &mut g);
         let c = Coeffs {
             algo: Algo::Fixpo,
             beta: 1.0,

@@ -58,6 +58,7 @@ fn kernels(c: &mut Criterion) {
                 black_box(Serial.primary_grads(
                     &tr.policy,
                     &tr.value,
+                    &fixpo_core::norm::ObsNorm::NEW,
                     &tr.policy.log_std,
                     mb,
                     n,
@@ -72,6 +73,7 @@ fn kernels(c: &mut Criterion) {
                 black_box(par.primary_grads(
                     &tr.policy,
                     &tr.value,
+                    &fixpo_core::norm::ObsNorm::NEW,
                     &tr.policy.log_std,
                     mb,
                     n,
@@ -139,6 +141,9 @@ fn hopper_kernels(c: &mut Criterion) {
         adv_scale: 1.0,
     };
     let ls = policy.log_std;
+    let norm = fixpo_core::norm::ObsNorm::<11>::NEW;
+    let bound =
+        fixpo_core::trust::KlBound::new(PolicyKind::Gaussian, &ls, &[1e-5; 3], &ls, &[1e-5; 3]);
     let (mut gp, mut gv) = (policy, value);
     let level = fixpo_host::simd::level().name();
     let mut g = c.benchmark_group("hopper_512");
@@ -146,22 +151,22 @@ fn hopper_kernels(c: &mut Criterion) {
     g.bench_function("primary_grads/portable", |b| {
         b.iter(|| {
             black_box(primary_grads::<Portable, 11, 64, 3>(
-                &policy, &value, &ls, &mb, 512, &c0, &mut gp, &mut gv,
+                &policy, &value, &norm, &ls, &mb, 512, &c0, &mut gp, &mut gv,
             ))
         })
     });
     g.bench_function(format!("primary_grads/{level}"), |b| {
         b.iter(|| {
             black_box(fixpo_host::simd::primary_grads(
-                &policy, &value, &ls, &mb, 512, &c0, &mut gp, &mut gv,
+                &policy, &value, &norm, &ls, &mb, 512, &c0, &mut gp, &mut gv,
             ))
         })
     });
     g.bench_function("kl_stats/portable", |b| {
-        b.iter(|| black_box(kl_stats::<Portable, 11, 64, 3>(&policy, &ls, &mb)))
+        b.iter(|| black_box(kl_stats::<Portable, 11, 64, 3>(&policy, &norm, &bound, &mb)))
     });
     g.bench_function(format!("kl_stats/{level}"), |b| {
-        b.iter(|| black_box(fixpo_host::simd::kl_stats(&policy, &ls, &mb)))
+        b.iter(|| black_box(fixpo_host::simd::kl_stats(&policy, &norm, &bound, &mb)))
     });
     g.finish();
 }

@@ -10,8 +10,10 @@
 
 use crate::simd::{kl_grads, kl_stats, old_outputs, primary_grads};
 use fixpo_core::fixpo::{Backend, Coeffs, MbStats, Transition};
+use fixpo_core::norm::ObsNorm;
 use fixpo_core::params::Params;
 use fixpo_core::policy::{Policy, Value};
+use fixpo_core::trust::KlBound;
 use rayon::prelude::*;
 
 /// Pieces a large minibatch is cut into.
@@ -76,6 +78,7 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for RayonB
         &mut self,
         policy: &Policy<O, H, A>,
         value: &Value<O, H>,
+        norm: &ObsNorm<O>,
         old_log_std: &[f32; A],
         mb: &[Transition<O, A>],
         n: usize,
@@ -84,7 +87,7 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for RayonB
         gv: &mut Value<O, H>,
     ) -> MbStats {
         if mb.len() < self.par_min {
-            return primary_grads(policy, value, old_log_std, mb, n, c, gp, gv);
+            return primary_grads(policy, value, norm, old_log_std, mb, n, c, gp, gv);
         }
         let used = self.map(mb, |part, piece| {
             part.gp.fill_zero();
@@ -92,6 +95,7 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for RayonB
             part.st = primary_grads(
                 policy,
                 value,
+                norm,
                 old_log_std,
                 piece,
                 n,
@@ -109,27 +113,33 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for RayonB
         st
     }
 
-    fn old_outputs(&mut self, old: &Policy<O, H, A>, batch: &mut [Transition<O, A>]) {
+    fn old_outputs(
+        &mut self,
+        old: &Policy<O, H, A>,
+        norm: &ObsNorm<O>,
+        batch: &mut [Transition<O, A>],
+    ) {
         if batch.len() < self.par_min {
-            return old_outputs(old, batch);
+            return old_outputs(old, norm, batch);
         }
         let size = batch.len().div_ceil(CHUNKS);
         batch
             .par_chunks_mut(size)
-            .for_each(|piece| old_outputs(old, piece));
+            .for_each(|piece| old_outputs(old, norm, piece));
     }
 
     fn kl_stats(
         &mut self,
         policy: &Policy<O, H, A>,
-        old_log_std: &[f32; A],
+        norm: &ObsNorm<O>,
+        bound: &KlBound<A>,
         mb: &[Transition<O, A>],
     ) -> MbStats {
         if mb.len() < self.par_min {
-            return kl_stats(policy, old_log_std, mb);
+            return kl_stats(policy, norm, bound, mb);
         }
         let used = self.map(mb, |part, piece| {
-            part.st = kl_stats(policy, old_log_std, piece);
+            part.st = kl_stats(policy, norm, bound, piece);
         });
         let mut st = MbStats::default();
         for part in &self.parts[..used] {
@@ -141,17 +151,18 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for RayonB
     fn kl_grads(
         &mut self,
         policy: &Policy<O, H, A>,
+        norm: &ObsNorm<O>,
         old_log_std: &[f32; A],
         mb: &[Transition<O, A>],
         scale: f32,
         gp: &mut Policy<O, H, A>,
     ) -> MbStats {
         if mb.len() < self.par_min {
-            return kl_grads(policy, old_log_std, mb, scale, gp);
+            return kl_grads(policy, norm, old_log_std, mb, scale, gp);
         }
         let used = self.map(mb, |part, piece| {
             part.gp.fill_zero();
-            part.st = kl_grads(policy, old_log_std, piece, scale, &mut part.gp);
+            part.st = kl_grads(policy, norm, old_log_std, piece, scale, &mut part.gp);
         });
         let mut st = MbStats::default();
         for part in &self.parts[..used] {
@@ -222,18 +233,23 @@ mod tests {
             adv_scale: 1.0,
         };
         let mut par = RayonBackend::<O, 32, A>::new(kind);
+        let mut norm = ObsNorm::<O>::NEW;
+        norm.stats.update(&[0.5; O]);
+        norm.stats.update(&[-1.5; O]);
         for n in [5usize, 31, 32, 33, 100, 257, 1000] {
             let mut mb = batch::<O, A>(n, kind, &mut rng);
             for t in &mut mb {
-                t.old_out = tr.policy.output(&t.obs);
+                t.old_out = tr.policy.output(&norm.apply(&t.obs));
                 t.old_logp = fixpo_core::dist::log_prob(kind, &t.old_out, &old_ls, &t.action);
             }
             let (mut gp_s, mut gv_s) = (Policy::zero(kind), Value::ZERO);
             let (mut gp_p, mut gv_p) = (Policy::zero(kind), Value::ZERO);
-            let ss =
-                Serial.primary_grads(&moved, &tr.value, &old_ls, &mb, n, &c, &mut gp_s, &mut gv_s);
-            let sp =
-                par.primary_grads(&moved, &tr.value, &old_ls, &mb, n, &c, &mut gp_p, &mut gv_p);
+            let ss = Serial.primary_grads(
+                &moved, &tr.value, &norm, &old_ls, &mb, n, &c, &mut gp_s, &mut gv_s,
+            );
+            let sp = par.primary_grads(
+                &moved, &tr.value, &norm, &old_ls, &mb, n, &c, &mut gp_p, &mut gv_p,
+            );
             assert!(
                 params_close(&gp_s, &gp_p) && params_close(&gv_s, &gv_p),
                 "n={n}"
@@ -242,14 +258,15 @@ mod tests {
             assert!(close(ss.sum_kl, sp.sum_kl) && close(ss.sum_value_loss, sp.sum_value_loss));
             assert!(close(ss.sum_policy_loss, sp.sum_policy_loss));
 
-            let ks = Serial.kl_stats(&moved, &old_ls, &mb);
-            let kp = par.kl_stats(&moved, &old_ls, &mb);
+            let bound = KlBound::new(kind, &old_ls, &[1e-6; A], &moved.log_std, &[1e-6; A]);
+            let ks = Serial.kl_stats(&moved, &norm, &bound, &mb);
+            let kp = par.kl_stats(&moved, &norm, &bound, &mb);
             assert_eq!((ks.n, ks.max_kl), (kp.n, kp.max_kl));
             assert!(close(ks.sum_kl, kp.sum_kl), "n={n}");
 
             let (mut g_s, mut g_p) = (Policy::zero(kind), Policy::zero(kind));
-            Serial.kl_grads(&moved, &old_ls, &mb, 0.01, &mut g_s);
-            par.kl_grads(&moved, &old_ls, &mb, 0.01, &mut g_p);
+            Serial.kl_grads(&moved, &norm, &old_ls, &mb, 0.01, &mut g_s);
+            par.kl_grads(&moved, &norm, &old_ls, &mb, 0.01, &mut g_p);
             assert!(params_close(&g_s, &g_p), "n={n}");
         }
     }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"FXPOCKPT";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// Adam state of one network, flattened in [`fixpo_core::Params`] order.
@@ -90,8 +90,11 @@ pub struct CheckpointData {
     pub beta: f32,
     /// Adam state of β.
     pub beta_opt: ScalarAdam,
-    /// Observation statistics.
+    /// Observation statistics accumulated over every step so far.
     pub obs_stats: MeanVar,
+    /// The observation statistics the policy acts with (those of its last
+    /// accepted update).
+    pub policy_obs_stats: MeanVar,
     /// Discounted-return statistics.
     pub ret_stats: MeanVar,
     /// The update's random stream (minibatch shuffles).
@@ -166,6 +169,11 @@ mod tests {
             beta: 0.3,
             beta_opt: ScalarAdam::NEW,
             obs_stats: MeanVar::default(),
+            policy_obs_stats: MeanVar {
+                mean: vec![0.5],
+                var: vec![2.0],
+                count: 3.0,
+            },
             ret_stats: MeanVar::default(),
             update_rng: Pcg32::new(1, 2),
             envs: vec![EnvCheckpoint {

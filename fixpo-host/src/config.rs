@@ -9,7 +9,7 @@ use crate::error::{HostError, Result};
 use crate::tasks;
 use fixpo_core::fixpo::{Algo, Config, FixupSchedule};
 use fixpo_core::optim::AdamConfig;
-use fixpo_core::rollout::CollectConfig;
+use fixpo_core::rollout::{CollectConfig, RewardNorm};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -45,8 +45,11 @@ pub struct RunConfig {
     pub norm_obs: bool,
     /// Clip on normalised observations.
     pub obs_clip: f32,
-    /// Scale rewards by the running std of the discounted return.
-    pub scale_reward: bool,
+    /// Reward normalisation by σ_R, the running std of the discounted
+    /// return: `reward-scale` (rewards ÷ σ_R), `value-targets` (value
+    /// targets ÷ σ_R, advantages in raw reward units, as Tianshou's
+    /// `rew_norm`) or `off`.
+    pub reward_norm: String,
     /// Initial Adam learning rate of both networks.
     pub lr: f32,
     /// Decay the learning rate linearly to 0 over `total_steps`.
@@ -142,9 +145,9 @@ impl RunConfig {
             steps_per_env: 128,
             gamma: cc.gamma,
             lambda: cc.lambda,
-            norm_obs: cc.norm_obs,
-            obs_clip: cc.obs_clip,
-            scale_reward: cc.scale_reward,
+            norm_obs: true,
+            obs_clip: fixpo_core::actor::OBS_CLIP,
+            reward_norm: cc.reward_norm.name().to_owned(),
             lr: c.lr,
             lr_decay: true,
             epochs: c.epochs,
@@ -194,7 +197,7 @@ impl RunConfig {
                 envs_per_worker: 1,
                 steps_per_env: 256,
                 gamma: 0.9,
-                scale_reward: false,
+                reward_norm: RewardNorm::Off.name().to_owned(),
                 lr: 5e-3,
                 lr_decay: true,
                 epochs: 10,
@@ -540,14 +543,25 @@ impl RunConfig {
     }
 
     /// The core's collection configuration.
-    pub fn collect_config(&self) -> CollectConfig {
-        CollectConfig {
+    ///
+    /// # Errors
+    /// [`HostError::BadConfig`] for an unknown reward normalisation.
+    pub fn collect_config(&self) -> Result<CollectConfig> {
+        let reward_norm = RewardNorm::from_name(&self.reward_norm).ok_or_else(|| {
+            HostError::bad(
+                "reward_norm",
+                format!(
+                    "`{}` is not a reward normalisation (valid: {})",
+                    self.reward_norm,
+                    RewardNorm::ALL.map(|r| r.name()).join(", ")
+                ),
+            )
+        })?;
+        Ok(CollectConfig {
             gamma: self.gamma,
             lambda: self.lambda,
-            norm_obs: self.norm_obs,
-            obs_clip: self.obs_clip,
-            scale_reward: self.scale_reward,
-        }
+            reward_norm,
+        })
     }
 
     /// Checks every value.
@@ -559,6 +573,7 @@ impl RunConfig {
         tasks::task_info(&self.env)?;
         tasks::check_options(&self.env, &self.env_option_pairs())?;
         tasks::check_hidden(self.hidden)?;
+        self.collect_config()?;
         let c = self.update_config()?;
         c.validate().map_err(|e| match e {
             fixpo_core::UpdateError::InvalidConfig { field } => {

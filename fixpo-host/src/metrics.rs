@@ -28,9 +28,12 @@ pub struct IterMetrics {
     /// iteration evaluated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_return: Option<f32>,
-    /// max over the batch of D_KL(π_old ‖ π_new) after the update.
+    /// max over the batch's raw observations of the certified upper bound
+    /// on D_KL(π_old ‖ π_new) between the behaviour policy (with the
+    /// normalisation it acted with) and the policy deployed next (with its
+    /// own): see `docs/guarantee.md`.
     pub max_kl: f32,
-    /// Mean over the batch of D_KL(π_old ‖ π_new) after the update.
+    /// Mean over the batch of the same bound.
     pub mean_kl: f32,
     /// The trust-region radius ε_KL.
     pub eps_kl: f32,
@@ -42,8 +45,16 @@ pub struct IterMetrics {
     pub fixup_grad_steps: u32,
     /// Passes over the batch in the fixup phase.
     pub fixup_passes: u32,
-    /// Backtracking factor t (1.0 when no backtracking was needed).
+    /// The backtracking factor t that produced the deployed parameters
+    /// (1.0 when gradient steps produced them; 0 when they are the start
+    /// point).
     pub backtrack_t: f32,
+    /// Fixup phases of this update that ended by backtracking.
+    #[serde(default)]
+    pub backtracks: u32,
+    /// The update returned the behaviour policy unchanged (its last resort).
+    #[serde(default)]
+    pub reverted: bool,
     /// Learning rate of this update.
     pub lr: f32,
     /// Mean surrogate loss over primary steps.

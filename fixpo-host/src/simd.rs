@@ -21,7 +21,9 @@
 
 use fixpo_core::fixpo::{self, Coeffs, MbStats, Transition};
 use fixpo_core::mlp::Portable;
+use fixpo_core::norm::ObsNorm;
 use fixpo_core::policy::{Policy, Value};
+use fixpo_core::trust::KlBound;
 use std::sync::OnceLock;
 
 /// Which kernels this process runs.
@@ -107,6 +109,7 @@ dispatched! {
     fn primary_grads(
         policy: &Policy<O, H, A>,
         value: &Value<O, H>,
+        norm: &ObsNorm<O>,
         old_log_std: &[f32; A],
         mb: &[Transition<O, A>],
         n: usize,
@@ -114,14 +117,16 @@ dispatched! {
         gp: &mut Policy<O, H, A>,
         gv: &mut Value<O, H>
     ) -> MbStats;
-    fn old_outputs(old: &Policy<O, H, A>, batch: &mut [Transition<O, A>]) -> ();
+    fn old_outputs(old: &Policy<O, H, A>, norm: &ObsNorm<O>, batch: &mut [Transition<O, A>]) -> ();
     fn kl_stats(
         policy: &Policy<O, H, A>,
-        old_log_std: &[f32; A],
+        norm: &ObsNorm<O>,
+        bound: &KlBound<A>,
         mb: &[Transition<O, A>]
     ) -> MbStats;
     fn kl_grads(
         policy: &Policy<O, H, A>,
+        norm: &ObsNorm<O>,
         old_log_std: &[f32; A],
         mb: &[Transition<O, A>],
         scale: f32,
@@ -427,11 +432,18 @@ mod tests {
             .flatten()
             .for_each(|w| *w += 0.05 * normal(&mut rng));
         old.log_std.iter_mut().for_each(|l| *l -= 0.1);
+        // Raw observations through non-trivial statistics.
+        let mut norm = ObsNorm::<O>::NEW;
+        for _ in 0..20 {
+            let x: [f32; O] = std::array::from_fn(|_| 1.0 + 3.0 * normal(&mut rng));
+            norm.stats.update(&x);
+        }
+        let bound = KlBound::new(kind, &old.log_std, &[1e-5; A], &policy.log_std, &[2e-5; A]);
         let mb: Vec<Transition<O, A>> = (0..67)
             .map(|_| {
-                let obs = std::array::from_fn(|_| normal(&mut rng));
-                let old_out = old.output(&obs);
-                let (action, old_logp) = old.sample(&obs, &mut rng);
+                let obs = std::array::from_fn(|_| 1.0 + 3.0 * normal(&mut rng));
+                let old_out = old.output(&norm.apply(&obs));
+                let (action, old_logp) = old.sample(&norm.apply(&obs), &mut rng);
                 Transition {
                     obs,
                     action,
@@ -462,6 +474,7 @@ mod tests {
                         avx2::primary_grads(
                             &policy,
                             &value,
+                            &norm,
                             &old.log_std,
                             &mb,
                             67,
@@ -474,6 +487,7 @@ mod tests {
                     fixpo::primary_grads::<Portable, O, H, A>(
                         &policy,
                         &value,
+                        &norm,
                         &old.log_std,
                         &mb,
                         67,
@@ -492,14 +506,21 @@ mod tests {
                 // SAFETY: only called after `detect` found AVX2.
                 unsafe {
                     (
-                        avx2::kl_stats(&policy, &old.log_std, &mb),
-                        avx2::kl_grads(&policy, &old.log_std, &mb, 0.3, &mut gp),
+                        avx2::kl_stats(&policy, &norm, &bound, &mb),
+                        avx2::kl_grads(&policy, &norm, &old.log_std, &mb, 0.3, &mut gp),
                     )
                 }
             } else {
                 (
-                    fixpo::kl_stats::<Portable, O, H, A>(&policy, &old.log_std, &mb),
-                    fixpo::kl_grads::<Portable, O, H, A>(&policy, &old.log_std, &mb, 0.3, &mut gp),
+                    fixpo::kl_stats::<Portable, O, H, A>(&policy, &norm, &bound, &mb),
+                    fixpo::kl_grads::<Portable, O, H, A>(
+                        &policy,
+                        &norm,
+                        &old.log_std,
+                        &mb,
+                        0.3,
+                        &mut gp,
+                    ),
                 )
             };
             (stats_bits(&s1), stats_bits(&s2), bits(&gp))
@@ -509,9 +530,9 @@ mod tests {
             let mut b = mb.clone();
             if avx {
                 // SAFETY: only called after `detect` found AVX2.
-                unsafe { avx2::old_outputs(&old, &mut b) }
+                unsafe { avx2::old_outputs(&old, &norm, &mut b) }
             } else {
-                fixpo::old_outputs::<Portable, O, H, A>(&old, &mut b)
+                fixpo::old_outputs::<Portable, O, H, A>(&old, &norm, &mut b)
             }
             b.iter()
                 .flat_map(|t| t.old_out.iter().chain([&t.old_logp]).map(|x| x.to_bits()))

@@ -2,11 +2,14 @@
 //!
 //! 1. collect `num_envs × steps_per_env` transitions, environments stepped
 //!    in parallel (each with its own random stream and its own segment of
-//!    the batch, normalising with statistics frozen for the iteration);
-//! 2. merge what the environments saw into the normalisation statistics,
-//!    in environment order;
-//! 3. one update of the core's [`Trainer`] on the batch, its minibatch
-//!    kernels split across cores by [`RayonBackend`];
+//!    the batch), the policy acting with its own normalisation statistics;
+//! 2. merge what the environments saw into the running statistics, in
+//!    environment order;
+//! 3. one update of the core's [`Trainer`] on the batch that also moves
+//!    the policy to those statistics: the trust region is checked between
+//!    the behaviour policy with its statistics and the new policy with the
+//!    new ones, at the batch's raw observations (`docs/guarantee.md`); its
+//!    minibatch kernels are split across cores by [`RayonBackend`];
 //! 4. now and then, evaluate the deterministic policy;
 //! 5. write a metrics line, and now and then a checkpoint and the policy.
 //!
@@ -24,7 +27,7 @@ use crate::tasks::{self, HiddenVisitor, Task, TaskSpec, TaskVisitor};
 use fixpo_core::actor::Actor;
 use fixpo_core::fixpo::{Config, Trainer, Transition};
 use fixpo_core::gae::GaeStep;
-use fixpo_core::norm::RunningMeanStd;
+use fixpo_core::norm::{ObsNorm, RunningMeanStd};
 use fixpo_core::optim::{Adam, linear_decay};
 use fixpo_core::params::Params;
 use fixpo_core::rng::Pcg32;
@@ -122,8 +125,32 @@ pub struct TrainSummary {
     pub fixup_grad_steps: u64,
     /// Updates whose final max KL exceeded ε_KL, this process only.
     pub kl_violations: u64,
+    /// Updates that returned the behaviour policy unchanged, this process
+    /// only.
+    pub reverts: u64,
     /// Updates run in this process.
     pub updates: u64,
+}
+
+/// One update as an auditor sees it: the two deployed policies and the
+/// states the trust region covers.
+#[derive(Clone, Debug)]
+pub struct UpdateRecord {
+    /// Iteration number, from 1.
+    pub iter: u64,
+    /// The trust-region radius of the update.
+    pub eps_kl: f32,
+    /// Observation dimension (`raw_obs` holds rows of this length).
+    pub obs_dim: usize,
+    /// The batch's raw observations, row after row.
+    pub raw_obs: Vec<f32>,
+    /// The policy file of the behaviour policy (the one that collected
+    /// the batch), normalisation included.
+    pub behaviour: Vec<u8>,
+    /// The policy file of the policy deployed after the update.
+    pub deployed: Vec<u8>,
+    /// What the update reported.
+    pub report: fixpo_core::UpdateReport,
 }
 
 /// Receives progress as the run goes.
@@ -132,6 +159,13 @@ pub trait Observer {
     fn on_start(&mut self, _config: &RunConfig, _start_iter: u64, _start_steps: u64) {}
     /// Called after every iteration.
     fn on_iteration(&mut self, _m: &IterMetrics) {}
+    /// Whether [`Observer::on_update`] should be called (building the
+    /// record costs two policy encodings and a copy of the batch).
+    fn wants_updates(&self) -> bool {
+        false
+    }
+    /// Called after every update when [`Observer::wants_updates`].
+    fn on_update(&mut self, _u: &UpdateRecord) {}
     /// A note for the user (a file written, a warning).
     fn on_message(&mut self, _msg: &str) {}
 }
@@ -238,6 +272,8 @@ struct Run<const O: usize, const H: usize, const A: usize, E: Task<O, A>> {
     trainer: Box<Trainer<O, H, A>>,
     backend: RayonBackend<O, H, A>,
     envs: Vec<EnvRunner<O, E>>,
+    /// Statistics of everything seen so far; the policy acts with
+    /// `trainer.norm`, which each update moves to these.
     stats: NormStats<O>,
     update_rng: Pcg32,
     batch: Vec<Transition<O, A>>,
@@ -260,6 +296,10 @@ impl<const O: usize, const H: usize, const A: usize, E: Task<O, A>> Run<O, H, A,
             cfg.log_std_init,
             cfg.beta0,
         );
+        trainer.norm = ObsNorm {
+            stats: RunningMeanStd::NEW,
+            clip: cfg.obs_clip,
+        };
         let (low, high) = policy::action_bounds(&spec.env);
         let steps = cfg.steps_per_env;
         let envs = (0..cfg.num_envs)
@@ -274,7 +314,7 @@ impl<const O: usize, const H: usize, const A: usize, E: Task<O, A>> Run<O, H, A,
             .collect();
         let n = cfg.batch_size();
         let mut run = Self {
-            collect_cfg: cfg.collect_config(),
+            collect_cfg: cfg.collect_config()?,
             update_cfg,
             template: spec.env,
             low,
@@ -308,14 +348,22 @@ impl<const O: usize, const H: usize, const A: usize, E: Task<O, A>> Run<O, H, A,
     fn actor(&self) -> Actor<O, H, A> {
         Actor {
             policy: self.trainer.policy,
-            obs_norm: if self.cfg.norm_obs {
-                self.stats.obs
-            } else {
-                RunningMeanStd::NEW
-            },
-            obs_clip: self.cfg.obs_clip,
+            obs_norm: self.trainer.norm.stats,
+            obs_clip: self.trainer.norm.clip,
             action_low: self.low,
             action_high: self.high,
+        }
+    }
+
+    /// The normalisation the next update moves the policy to.
+    fn next_norm(&self) -> ObsNorm<O> {
+        if self.cfg.norm_obs {
+            ObsNorm {
+                stats: self.stats.obs,
+                ..self.trainer.norm
+            }
+        } else {
+            self.trainer.norm
         }
     }
 
@@ -323,8 +371,12 @@ impl<const O: usize, const H: usize, const A: usize, E: Task<O, A>> Run<O, H, A,
     fn collect(&mut self) -> std::result::Result<(), CollectError> {
         let per_worker = self.cfg.envs_per_worker;
         let steps = self.cfg.steps_per_env;
-        let (policy, value) = (&self.trainer.policy, &self.trainer.value);
-        let (stats, ccfg) = (&self.stats, &self.collect_cfg);
+        let (policy, value, norm) = (
+            &self.trainer.policy,
+            &self.trainer.value,
+            &self.trainer.norm,
+        );
+        let (ret, ccfg) = (&self.stats.ret, &self.collect_cfg);
         self.envs
             .par_chunks_mut(per_worker)
             .zip(self.batch.par_chunks_mut(per_worker * steps))
@@ -340,7 +392,8 @@ impl<const O: usize, const H: usize, const A: usize, E: Task<O, A>> Run<O, H, A,
                         &mut r.rng,
                         policy,
                         value,
-                        stats,
+                        norm,
+                        ret,
                         &mut r.seen,
                         ccfg,
                         &mut out[k * steps..(k + 1) * steps],
@@ -400,6 +453,7 @@ impl<const O: usize, const H: usize, const A: usize, E: Task<O, A>> Run<O, H, A,
             primary_grad_steps: 0,
             fixup_grad_steps: 0,
             kl_violations: 0,
+            reverts: 0,
             updates: 0,
         };
         let batch = self.batch.len() as u64;
@@ -420,15 +474,30 @@ impl<const O: usize, const H: usize, const A: usize, E: Task<O, A>> Run<O, H, A,
                 lr,
                 ..self.update_cfg
             };
+            let behaviour = observer.wants_updates().then(|| self.actor());
+            let next_norm = self.next_norm();
             let rep = self
                 .trainer
-                .update_with(
+                .update_with_norm(
                     &mut self.batch,
                     &cfg,
+                    &next_norm,
                     &mut self.update_rng,
                     &mut self.backend,
                 )
                 .map_err(|source| HostError::Update { iter, source })?;
+            if let Some(b) = behaviour {
+                let here = Path::new("<update record>");
+                observer.on_update(&UpdateRecord {
+                    iter,
+                    eps_kl: cfg.eps_kl,
+                    obs_dim: O,
+                    raw_obs: self.batch.iter().flat_map(|t| t.obs).collect(),
+                    behaviour: policy::encode(&b, here)?,
+                    deployed: policy::encode(&self.actor(), here)?,
+                    report: rep,
+                });
+            }
             let t2 = Instant::now();
             self.iter = iter;
             self.env_steps += batch;
@@ -464,6 +533,8 @@ impl<const O: usize, const H: usize, const A: usize, E: Task<O, A>> Run<O, H, A,
                 fixup_grad_steps: rep.fixup_grad_steps,
                 fixup_passes: rep.fixup_passes,
                 backtrack_t: rep.backtrack_t,
+                backtracks: rep.backtracks,
+                reverted: rep.reverted,
                 lr,
                 policy_loss: rep.policy_loss,
                 value_loss: rep.value_loss,
@@ -479,7 +550,13 @@ impl<const O: usize, const H: usize, const A: usize, E: Task<O, A>> Run<O, H, A,
             sum.eval_s += m.eval_s;
             sum.primary_grad_steps += u64::from(rep.primary_grad_steps);
             sum.fixup_grad_steps += u64::from(rep.fixup_grad_steps);
-            sum.kl_violations += u64::from(rep.max_kl > cfg.eps_kl);
+            // NaN counts as a violation.
+            let inside = matches!(
+                rep.max_kl.partial_cmp(&cfg.eps_kl),
+                Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+            );
+            sum.kl_violations += u64::from(!inside);
+            sum.reverts += u64::from(rep.reverted);
             sum.updates += 1;
             if eval_return.is_some() {
                 sum.last_eval = eval_return;
@@ -584,6 +661,7 @@ impl<const O: usize, const H: usize, const A: usize, E: Task<O, A>> Run<O, H, A,
             beta: t.beta,
             beta_opt: t.beta_opt,
             obs_stats: mean_var(&self.stats.obs),
+            policy_obs_stats: mean_var(&t.norm.stats),
             ret_stats: mean_var(&self.stats.ret.stats),
             update_rng: self.update_rng,
             envs: self
@@ -627,6 +705,7 @@ impl<const O: usize, const H: usize, const A: usize, E: Task<O, A>> Run<O, H, A,
             && read_adam(&mut t.policy_opt, &d.policy_opt)
             && read_adam(&mut t.value_opt, &d.value_opt)
             && read_mean_var(&mut self.stats.obs, &d.obs_stats)
+            && read_mean_var(&mut t.norm.stats, &d.policy_obs_stats)
             && read_mean_var(&mut self.stats.ret.stats, &d.ret_stats);
         if !ok {
             return Err(bad("a parameter block has the wrong length".into()));

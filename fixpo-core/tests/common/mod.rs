@@ -4,8 +4,9 @@
 
 use fixpo_core::actor::Actor;
 use fixpo_core::env::{ActionSpace, Env};
-use fixpo_core::fixpo::{Config, Trainer, Transition};
+use fixpo_core::fixpo::{Config, Serial, Trainer, Transition};
 use fixpo_core::gae::GaeStep;
+use fixpo_core::norm::ObsNorm;
 use fixpo_core::optim::linear_decay;
 use fixpo_core::rng::Pcg32;
 use fixpo_core::rollout::{CollectConfig, EnvSlot, NormStats, collect, evaluate_episode};
@@ -47,6 +48,8 @@ where
     let mut env_rngs: Vec<Pcg32> = (0..s.envs)
         .map(|i| Pcg32::new(seed, 1 + i as u64))
         .collect();
+    // Statistics accumulated over everything seen; the policy acts with
+    // `trainer.norm`, which each update moves to them.
     let mut stats = NormStats::<O>::default();
     let n = s.envs * s.steps_per_env;
     let mut batch = vec![Transition::<O, A>::ZERO; n];
@@ -68,7 +71,8 @@ where
                 &mut env_rngs[e],
                 &trainer.policy,
                 &trainer.value,
-                &stats,
+                &trainer.norm,
+                &stats.ret,
                 &mut seen,
                 &s.collect,
                 &mut batch[r.clone()],
@@ -83,7 +87,13 @@ where
         if s.lr_decay {
             cfg.lr = linear_decay(s.cfg.lr, done as u64, s.total_steps as u64);
         }
-        let rep = trainer.update(&mut batch, &cfg, &mut rng).expect("update");
+        let next = ObsNorm {
+            stats: stats.obs,
+            ..trainer.norm
+        };
+        let rep = trainer
+            .update_with_norm(&mut batch, &cfg, &next, &mut rng, &mut Serial)
+            .expect("update");
         assert!(
             rep.max_kl <= cfg.eps_kl || cfg.algo != fixpo_core::Algo::Fixpo,
             "trust region violated: {rep:?}"
@@ -91,8 +101,8 @@ where
         reports.push(rep);
         let actor = Actor {
             policy: trainer.policy,
-            obs_norm: stats.obs,
-            obs_clip: s.collect.obs_clip,
+            obs_norm: trainer.norm.stats,
+            obs_clip: trainer.norm.clip,
             action_low: low,
             action_high: high,
         };
