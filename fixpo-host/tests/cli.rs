@@ -136,6 +136,8 @@ fn train_eval_inspect() {
         "primary_grad_steps",
         "fixup_grad_steps",
         "backtrack_t",
+        "backtracks",
+        "reverted",
         "lr",
     ] {
         assert!(lines[2].contains_key(key), "{key}");
