@@ -20,7 +20,7 @@ TASK_ORDER = ["hopper", "walker2d", "halfcheetah", "swimmer", "inverted-pendulum
               "inverted-double-pendulum", "reacher", "ant"]
 ALGO_ORDER = ["fixpo", "ppo-clip", "fixpo-nofixup", "kl-penalty"]
 
-# ../shared/reference/paper-and-peers.md: the paper's returns at ~10M steps
+# docs/peers.md: the paper's returns at ~10M steps
 # (read off its plots; FixPO, PPO-clip) and PPO at a 1M-step budget
 # (Tianshou PPO, 10 seeds; SB3 zoo PPO; CleanRL PPO v4).
 PAPER_10M = {
@@ -271,7 +271,7 @@ def main():
              f"(the runs on this page took {total_wall / 3600:.1f} h of training in total for "
              f"{total_steps / 1e6:.1f}M environment steps on a shared 2-vCPU machine).\n")
     L.append("Settings: the MuJoCo presets (`fixpo train --env TASK`), i.e. the paper's reference "
-             "settings (DESIGN §4): tanh 64×64 actor and critic, 64 envs × 128 steps = 8192 per "
+             "settings (docs/deviations.md): tanh 64×64 actor and critic, 64 envs × 128 steps = 8192 per "
              "iteration, 10 epochs, minibatch 512, fixup minibatch 1024, Adam 3e-4 decayed linearly, "
              "ε_KL 0.5, C_β 3 (the paper's main MuJoCo runs), β Adam lr 0.01, vf_coef 0.1 with value "
              "clipping 0.2, observation normalisation and reward scaling, log-std init −0.5, "
@@ -293,7 +293,7 @@ def main():
         p = PAPER_10M.get(t, ("—", "—"))
         q = PPO_1M.get(t, ("—", "—", "—"))
         L.append(f"| {t} | " + " | ".join(cells) + f" | {p[0]} | {p[1]} | {q[0]} | {q[1]} | {q[2]} |")
-    L.append("\nReference columns: `../shared/reference/paper-and-peers.md` (paper values read off "
+    L.append("\nReference columns: `docs/peers.md` (paper values read off "
              "its plots, approximate; Ant and InvertedPendulum are not in the paper's table).\n")
 
     # Trust region

@@ -933,9 +933,9 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
             last_t: None,
         };
         // Move both networks to the new normalisation.
-        self.old_norm.carry_over(next_norm, &mut self.policy.net);
-        self.old_norm.carry_over(next_norm, &mut self.value);
         self.norm = *next_norm;
+        carry_over_learned(&self.old_norm, &self.norm, &mut self.policy.net);
+        carry_over_learned(&self.old_norm, &self.norm, &mut self.value);
 
         let mut rep = UpdateReport::default();
         let (mut sum_pl, mut sum_vl, mut sum_ent, mut sum_gn) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
@@ -1218,7 +1218,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
     /// π_old carried over to the current normalisation.
     fn set_start(&mut self) {
         self.policy = self.old_policy;
-        self.old_norm.carry_over(&self.norm, &mut self.policy.net);
+        carry_over_learned(&self.old_norm, &self.norm, &mut self.policy.net);
     }
 
     /// Moves the policy to θ_start + t·(θ − θ_start) with t = ½, ¼, …, then
@@ -1252,8 +1252,9 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
             }
         }
         // Last resort: the behaviour policy itself. The value function was
-        // trained under the new normalisation: carry it back.
-        self.norm.carry_over(&self.old_norm, &mut self.value);
+        // trained under the new normalisation: carry it back (when it was
+        // carried over in the first place).
+        carry_over_learned(&self.norm, &self.old_norm, &mut self.value);
         self.policy = self.old_policy;
         self.norm = self.old_norm;
         chk.input = chk.input_old;
@@ -1263,6 +1264,23 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
             n: batch.len() as u32,
             ..MbStats::default()
         }
+    }
+}
+
+/// Re-expresses `net`, acting with `from`, for `to`
+/// ([`ObsNorm::carry_over`]): a learned function of the raw observation is
+/// kept across a change of statistics. Not when either side has empty
+/// statistics (count 0, the identity of [`ObsNorm::NEW`]): an
+/// initialisation was made for normalised inputs, and carrying it over from
+/// the identity would rescale its first layer by the raw observations'
+/// spread and undo what normalising is for.
+fn carry_over_learned<const O: usize, const H: usize, const M: usize>(
+    from: &ObsNorm<O>,
+    to: &ObsNorm<O>,
+    net: &mut crate::mlp::Mlp<O, H, M>,
+) {
+    if from.stats.count > 0.0 && to.stats.count > 0.0 {
+        from.carry_over(to, net);
     }
 }
 

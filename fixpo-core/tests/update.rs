@@ -550,3 +550,71 @@ fn fixup_kl_gradient_matches_finite_differences() {
         }
     }
 }
+
+/// A change of statistics is part of the update: with lr 0 (no gradient
+/// step moves anything), the policy ends under the new statistics, carried
+/// over so that its outputs at the batch's raw observations stay those of
+/// π_old under the old ones — except from empty statistics, where the
+/// initialisation (made for normalised inputs) is taken as it is.
+#[test]
+fn statistics_move_with_the_update_and_learned_functions_are_carried_over() {
+    use fixpo_core::norm::RunningMeanStd;
+    let mut rng = Pcg32::seed_from_u64(12);
+    let mut t = trainer(PolicyKind::Gaussian, 12);
+    let spread = |rng: &mut Pcg32| -> [f32; O] {
+        core::array::from_fn(|j| 5.0 + 40.0 * j as f32 * normal(rng))
+    };
+    let mut batch = random_batch(&mut rng, 64, PolicyKind::Gaussian, 1.0);
+    batch.iter_mut().for_each(|tr| tr.obs = spread(&mut rng));
+    let mut stats = RunningMeanStd::<O>::NEW;
+    batch.iter().for_each(|tr| {
+        stats.update(&tr.obs);
+    });
+    let cfg = Config {
+        lr: 0.0,
+        minibatch: 16,
+        ..Config::REFERENCE
+    };
+    let first = ObsNorm { stats, ..t.norm };
+    let w1 = t.policy.net.w1;
+    let rep = t
+        .update_with_norm(
+            &mut batch,
+            &cfg,
+            &first,
+            &mut rng,
+            &mut fixpo_core::fixpo::Serial,
+        )
+        .unwrap();
+    assert_eq!(t.norm, first, "{rep:?}");
+    assert_eq!(t.policy.net.w1, w1, "the initialisation is not rescaled");
+
+    // Second update: statistics move again; the learned function is kept.
+    let before = t.policy;
+    let mut batch = random_batch(&mut rng, 64, PolicyKind::Gaussian, 1.0);
+    batch.iter_mut().for_each(|tr| tr.obs = spread(&mut rng));
+    batch.iter().for_each(|tr| {
+        stats.update(&tr.obs);
+    });
+    let second = ObsNorm { stats, ..t.norm };
+    let rep = t
+        .update_with_norm(
+            &mut batch,
+            &cfg,
+            &second,
+            &mut rng,
+            &mut fixpo_core::fixpo::Serial,
+        )
+        .unwrap();
+    assert_eq!(t.norm, second);
+    assert_ne!(t.policy.net.w1, before.net.w1, "first layer re-expressed");
+    for tr in &batch {
+        let a = before.output(&first.apply(&tr.obs));
+        let b = t.policy.output(&second.apply(&tr.obs));
+        assert!(
+            (a[0] - b[0]).abs() < 1e-4 && (a[1] - b[1]).abs() < 1e-4,
+            "{a:?} vs {b:?}"
+        );
+    }
+    assert!(rep.max_kl < 1e-3 && !rep.reverted, "{rep:?}");
+}

@@ -128,7 +128,7 @@ const ALGOS: [Algo; 4] = [
 ];
 
 impl RunConfig {
-    /// The reference implementation's MuJoCo settings (DESIGN §4) on task
+    /// The reference implementation's MuJoCo settings (docs/deviations.md) on task
     /// `env`: 64×64 networks, 64 environments × 128 steps, E = 10, B = 512,
     /// B_fix = 1024, ε_KL = 0.5, C_β = 2, lr 3e-4 decayed to 0.
     pub fn reference(env: &str) -> Self {
@@ -269,8 +269,8 @@ impl RunConfig {
                 vf_clip: 0.0,
                 ..r
             },
-            // The MuJoCo tasks run the paper's reference settings (DESIGN
-            // §4, `Config::REFERENCE`: 64 envs × 128 steps, 10 epochs,
+            // The MuJoCo tasks run the paper's reference settings
+            // (`Config::REFERENCE`, docs/deviations.md: 64 envs × 128 steps, 10 epochs,
             // minibatch 512, fixup minibatch 1024, lr 3e-4 decayed
             // linearly, ε_KL 0.5, vf_coef 0.1 with value clipping 0.2,
             // observation normalisation and reward scaling, log-std −0.5,
