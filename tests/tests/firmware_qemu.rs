@@ -151,8 +151,8 @@ fn qemu(elf: &Path, args: &[String]) -> (i32, String) {
     let out = Command::new(repo().join("firmware/qemu-run.sh"))
         .arg(elf)
         .args(args)
-        // Generous: the on-device f64 check makes an update ~1.5× longer
-        // under QEMU, and CI machines are shared; a hang still fails.
+        // Generous: the on-device f64 check (software double) lengthens
+        // every update, and CI machines are shared; a hang still fails.
         .env("FIXPO_QEMU_TIMEOUT", "300")
         .output()
         .expect("run firmware/qemu-run.sh");
