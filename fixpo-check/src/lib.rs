@@ -100,36 +100,24 @@ fn output_parts<const O: usize, const H: usize, const A: usize>(
     });
 
     let net = &policy.net;
-    let mut h1 = net.b1.map(f64::from);
-    for j in 0..O {
-        let zj = z[j];
-        for k in 0..H {
-            h1[k] += zj * net.w1[j][k] as f64;
-        }
-    }
-    for h in &mut h1 {
-        *h = libm::tanh(*h);
-    }
+    let h1 = layer_f64(&net.w1, &net.b1, &z).map(libm::tanh);
+    let h2 = layer_f64(&net.w2, &net.b2, &h1).map(libm::tanh);
+    layer_f64(&net.w3, &net.b3, &h2)
+}
 
-    let mut h2 = net.b2.map(f64::from);
-    for j in 0..H {
-        let hj = h1[j];
-        for k in 0..H {
-            h2[k] += hj * net.w2[j][k] as f64;
+/// `b + Σ_j x_j·w[j]` in f64 (weights stored input-major).
+fn layer_f64<const N: usize, const M: usize>(
+    w: &[[f32; M]; N],
+    b: &[f32; M],
+    x: &[f64; N],
+) -> [f64; M] {
+    let mut y = b.map(f64::from);
+    for (xj, wj) in x.iter().zip(w) {
+        for (yk, &wjk) in y.iter_mut().zip(wj) {
+            *yk += xj * wjk as f64;
         }
     }
-    for h in &mut h2 {
-        *h = libm::tanh(*h);
-    }
-
-    let mut out = net.b3.map(f64::from);
-    for j in 0..H {
-        let hj = h2[j];
-        for o in 0..A {
-            out[o] += hj * net.w3[j][o] as f64;
-        }
-    }
-    out
+    y
 }
 
 /// `z` clamped to `[−clip, clip]`; NaN `z` stays NaN, and a NaN or negative
