@@ -61,11 +61,13 @@ impl<const O: usize, const A: usize> Transition<O, A> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 #[non_exhaustive]
 pub enum Algo {
     /// FixPO: primary phase + fixup phase; the trust region is guaranteed.
     Fixpo,
     /// FixPO's primary phase alone (the paper's ablation).
+    #[cfg_attr(feature = "serde", serde(rename = "fixpo-nofixup"))]
     FixpoNoFixup,
     /// PPO with the clipped surrogate objective.
     PpoClip,
@@ -84,16 +86,17 @@ impl Algo {
         }
     }
 
+    /// Every rule, for parsing and listing.
+    pub const ALL: [Self; 4] = [
+        Algo::Fixpo,
+        Algo::FixpoNoFixup,
+        Algo::PpoClip,
+        Algo::KlPenalty,
+    ];
+
     /// Parses [`Algo::name`].
     pub fn from_name(s: &str) -> Option<Self> {
-        [
-            Algo::Fixpo,
-            Algo::FixpoNoFixup,
-            Algo::PpoClip,
-            Algo::KlPenalty,
-        ]
-        .into_iter()
-        .find(|a| a.name() == s)
+        Self::ALL.into_iter().find(|a| a.name() == s)
     }
 }
 
@@ -101,11 +104,30 @@ impl Algo {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum FixupSchedule {
     /// After every primary epoch (the reference default).
     EveryEpoch,
     /// Once, after the last primary epoch.
     End,
+}
+
+impl FixupSchedule {
+    /// Every schedule, for parsing and listing.
+    pub const ALL: [Self; 2] = [Self::EveryEpoch, Self::End];
+
+    /// The name used on the command line and in files.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::EveryEpoch => "every-epoch",
+            Self::End => "end",
+        }
+    }
+
+    /// Parses [`FixupSchedule::name`].
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == s)
+    }
 }
 
 /// Hyperparameters of one update. [`Config::REFERENCE`] holds the paper's

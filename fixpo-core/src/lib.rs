@@ -15,6 +15,7 @@ pub mod envs;
 pub mod file;
 pub mod fixpo;
 pub mod gae;
+pub mod learn;
 pub mod linalg;
 pub mod mlp;
 pub mod norm;
