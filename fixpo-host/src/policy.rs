@@ -8,7 +8,7 @@ use fixpo_core::actor::Actor;
 use fixpo_core::file::{self, Header};
 use fixpo_core::rng::Pcg32;
 use fixpo_core::rollout::evaluate_episode;
-use fixpo_core::{ActionSpace, PolicyKind};
+use fixpo_core::{ActionSpace, Env, PolicyKind};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -131,23 +131,10 @@ pub fn inspect(path: &Path) -> Result<PolicyInfo> {
         action_low: low,
         action_high: high,
         action_std,
-        fits_tasks: fixpo_core::envs::CLASSIC
+        fits_tasks: tasks::TASKS
             .iter()
-            .filter(|i| {
-                i.obs_dim == obs
-                    && i.act_dim == act
-                    && matches!(
-                        (i.action, h.kind),
-                        (
-                            fixpo_core::envs::ActionKind::Continuous { .. },
-                            PolicyKind::Gaussian
-                        ) | (
-                            fixpo_core::envs::ActionKind::Discrete,
-                            PolicyKind::Categorical
-                        )
-                    )
-            })
-            .map(|i| i.name)
+            .filter(|t| t.info.obs_dim == obs && t.info.act_dim == act && t.kind() == h.kind)
+            .map(|t| t.info.name)
             .collect(),
     })
 }
@@ -195,10 +182,21 @@ pub fn evaluate<const O: usize, const H: usize, const A: usize, E: Task<O, A>>(
     seed: u64,
     deterministic: bool,
 ) -> Vec<f32> {
+    evaluate_with(&|| template.clone(), actor, episodes, seed, deterministic)
+}
+
+/// [`evaluate`] on environments made by `make_env`, one per episode.
+pub fn evaluate_with<const O: usize, const H: usize, const A: usize, E: Env<O, A>>(
+    make_env: &(dyn Fn() -> E + Sync),
+    actor: &Actor<O, H, A>,
+    episodes: u32,
+    seed: u64,
+    deterministic: bool,
+) -> Vec<f32> {
     (0..episodes)
         .into_par_iter()
         .map(|i| {
-            let mut env = template.clone();
+            let mut env = make_env();
             let mut rng = Pcg32::new(seed, u64::from(i));
             evaluate_episode(&mut env, actor, &mut rng, deterministic).ret
         })

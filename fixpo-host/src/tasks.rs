@@ -8,7 +8,9 @@
 //! [`visit_hidden`] calls [`HiddenVisitor::visit`] with `H`. Only
 //! [`HIDDEN_SIZES`] are compiled, to keep build times in check.
 
+use crate::config::RunConfig;
 use crate::error::{HostError, Result};
+use crate::presets;
 use fixpo_core::PolicyKind;
 use fixpo_core::env::Env;
 use fixpo_core::envs::{
@@ -17,8 +19,25 @@ use fixpo_core::envs::{
 use fixpo_core::rng::Pcg32;
 use serde::{Deserialize, Serialize};
 
-/// The hidden-layer widths this build supports.
-pub const HIDDEN_SIZES: [usize; 3] = [32, 64, 128];
+/// Declares the supported hidden sizes once: the list and the dispatch.
+macro_rules! hidden_sizes {
+    ($($h:literal),*) => {
+        /// The hidden-layer widths this build supports.
+        pub const HIDDEN_SIZES: [usize; [$($h),*].len()] = [$($h),*];
+
+        fn visit_hidden_size<V: HiddenVisitor>(hidden: usize, v: V) -> Result<V::Out> {
+            match hidden {
+                $($h => Ok(v.visit::<$h>()),)*
+                _ => Err(HostError::bad(
+                    "hidden",
+                    format!("{hidden} is not a supported hidden size (supported: {})", hidden_names()),
+                )),
+            }
+        }
+    };
+}
+
+hidden_sizes!(32, 64, 128);
 
 /// A task's episode state at a point in time: the plant's state and the
 /// steps taken in the running episode. Enough to continue the episode
@@ -94,16 +113,186 @@ classic_task!(CartPoleContinuous, 4);
 classic_task!(MountainCarContinuous, 2);
 classic_task!(Acrobot, 4);
 
+#[cfg(test)]
+mod dummy;
+
+/// A built-in task type: what the registry needs to list, look up and
+/// build it.
+pub trait Builtin: Sized {
+    /// The listing row: name, dimensions, action kind, time limit.
+    const INFO: EnvInfo;
+    /// Gymnasium's id, accepted wherever a task name is.
+    const GYM_ID: Option<&'static str>;
+
+    /// The options `--set env.KEY=VALUE` accepts (none by default).
+    fn option_names() -> &'static [&'static str] {
+        &[]
+    }
+
+    /// A fresh instance with `options` (`(key, value)` pairs, in order)
+    /// applied to the defaults.
+    ///
+    /// # Errors
+    /// [`HostError`] for a bad option or a task that cannot be loaded.
+    fn build(options: &[(String, f64)]) -> Result<Self>;
+}
+
+/// Implements [`Builtin`] for a classic task (no options).
+macro_rules! classic_builtin {
+    ($ty:ty, $gym:expr) => {
+        impl Builtin for $ty {
+            const INFO: EnvInfo = <$ty>::INFO;
+            const GYM_ID: Option<&'static str> = $gym;
+
+            fn build(options: &[(String, f64)]) -> Result<Self> {
+                check_options(<$ty>::INFO.name, options)?;
+                Ok(<$ty>::new())
+            }
+        }
+    };
+}
+
+classic_builtin!(Pendulum, Some("Pendulum-v1"));
+classic_builtin!(CartPole, Some("CartPole-v1"));
+classic_builtin!(CartPoleContinuous, None);
+classic_builtin!(MountainCarContinuous, Some("MountainCarContinuous-v0"));
+classic_builtin!(Acrobot, Some("Acrobot-v1"));
+
+/// One row of the task registry.
+#[derive(Clone, Copy, Debug)]
+pub struct TaskEntry {
+    /// The listing row.
+    pub info: &'static EnvInfo,
+    /// Gymnasium's id, if the task has one.
+    pub gym_id: Option<&'static str>,
+    /// The task's option names.
+    pub options: fn() -> &'static [&'static str],
+    /// The task's preset: a change to [`RunConfig::reference`].
+    pub preset: fn(RunConfig) -> RunConfig,
+}
+
+impl TaskEntry {
+    /// Whether `name` is this task's name or Gymnasium id.
+    pub fn is(&self, name: &str) -> bool {
+        self.info.name == name || self.gym_id == Some(name)
+    }
+
+    /// Gaussian for continuous actions, categorical for discrete ones.
+    pub fn kind(&self) -> PolicyKind {
+        kind_of(self.info)
+    }
+}
+
+fn kind_of(info: &EnvInfo) -> PolicyKind {
+    match info.action {
+        envs::ActionKind::Continuous { .. } => PolicyKind::Gaussian,
+        envs::ActionKind::Discrete => PolicyKind::Categorical,
+    }
+}
+
+/// The task registry: one line per task, from which the listing, the
+/// name and Gymnasium-id lookup, the options, the presets and the
+/// dispatch to const-generic code are all generated. A task's dimensions
+/// are its [`Builtin::INFO`]'s. The MuJoCo tasks are listed by name and
+/// Gymnasium id too, so a build without the `mujoco` feature can say
+/// which feature a name needs.
+macro_rules! registry {
+    (
+        builtin { $( $(#[$attr:meta])* $ty:ty => $preset:path, )* }
+        mujoco { $( $mty:ident ($mname:literal, $mgym:literal), )* }
+    ) => {
+        /// Every task this build can run, in listing order.
+        pub static TASKS: &[TaskEntry] = &[
+            $( $(#[$attr])* TaskEntry {
+                info: &<$ty as Builtin>::INFO,
+                gym_id: <$ty as Builtin>::GYM_ID,
+                options: <$ty as Builtin>::option_names,
+                preset: $preset,
+            }, )*
+            $( #[cfg(feature = "mujoco")] TaskEntry {
+                info: &<crate::mujoco::$mty as Builtin>::INFO,
+                gym_id: <crate::mujoco::$mty as Builtin>::GYM_ID,
+                options: <crate::mujoco::$mty as Builtin>::option_names,
+                preset: presets::mujoco,
+            }, )*
+        ];
+
+        /// The MuJoCo tasks' names and Gymnasium ids, known even in a
+        /// build without the `mujoco` feature.
+        pub const MUJOCO_NAMES: &[(&str, &str)] = &[ $( ($mname, $mgym), )* ];
+
+        /// Builds task `name` with `options` and calls `v` with its
+        /// dimensions and type.
+        fn dispatch<V: TaskVisitor>(
+            name: &str,
+            options: &[(String, f64)],
+            v: V,
+        ) -> Result<V::Out> {
+            $( $(#[$attr])* if <$ty as Builtin>::INFO.name == name {
+                return Ok(v.visit::<
+                    { <$ty as Builtin>::INFO.obs_dim },
+                    { <$ty as Builtin>::INFO.act_dim },
+                    $ty,
+                >(spec(<$ty as Builtin>::build(options)?)));
+            } )*
+            $( #[cfg(feature = "mujoco")] if <crate::mujoco::$mty as Builtin>::INFO.name == name {
+                return Ok(v.visit::<
+                    { <crate::mujoco::$mty as Builtin>::INFO.obs_dim },
+                    { <crate::mujoco::$mty as Builtin>::INFO.act_dim },
+                    crate::mujoco::$mty,
+                >(spec(<crate::mujoco::$mty as Builtin>::build(options)?)));
+            } )*
+            Err(HostError::UnknownTask {
+                name: name.to_owned(),
+                known: task_names(),
+            })
+        }
+    };
+}
+
+registry! {
+    builtin {
+        Pendulum => presets::pendulum,
+        CartPole => presets::cartpole,
+        CartPoleContinuous => presets::cartpole_continuous,
+        MountainCarContinuous => presets::mountaincar_continuous,
+        Acrobot => presets::acrobot,
+        #[cfg(test)] dummy::Dummy => presets::reference,
+    }
+    mujoco {
+        Hopper("hopper", "Hopper-v5"),
+        Walker2d("walker2d", "Walker2d-v5"),
+        HalfCheetah("halfcheetah", "HalfCheetah-v5"),
+        Swimmer("swimmer", "Swimmer-v5"),
+        InvertedPendulum("inverted-pendulum", "InvertedPendulum-v5"),
+        InvertedDoublePendulum("inverted-double-pendulum", "InvertedDoublePendulum-v5"),
+        Reacher("reacher", "Reacher-v5"),
+        Ant("ant", "Ant-v5"),
+    }
+}
+
 /// A task ready to run: its listing row, a fresh instance (the template
 /// every environment is cloned from) and the policy family it needs.
 #[derive(Clone, Debug)]
 pub struct TaskSpec<E> {
-    /// The task's row in [`envs::CLASSIC`].
+    /// The task's listing row.
     pub info: &'static EnvInfo,
-    /// A fresh instance with the task's default parameters.
+    /// A fresh instance with the requested options.
     pub env: E,
     /// Gaussian for continuous actions, categorical for discrete ones.
     pub kind: PolicyKind,
+}
+
+fn spec<E: Builtin>(env: E) -> TaskSpec<E> {
+    let info = TASKS
+        .iter()
+        .find(|t| t.info.name == E::INFO.name)
+        .map_or(&E::INFO, |t| t.info);
+    TaskSpec {
+        info,
+        env,
+        kind: kind_of(&E::INFO),
+    }
 }
 
 /// Generic code to run once the task's dimensions are known.
@@ -123,37 +312,17 @@ pub trait HiddenVisitor {
     fn visit<const H: usize>(self) -> Self::Out;
 }
 
-/// The MuJoCo tasks' names and Gymnasium ids, known even in a build
-/// without the `mujoco` feature so that asking for one says what to do.
-pub const MUJOCO_NAMES: [(&str, &str); 8] = [
-    ("hopper", "Hopper-v5"),
-    ("walker2d", "Walker2d-v5"),
-    ("halfcheetah", "HalfCheetah-v5"),
-    ("swimmer", "Swimmer-v5"),
-    ("inverted-pendulum", "InvertedPendulum-v5"),
-    ("inverted-double-pendulum", "InvertedDoublePendulum-v5"),
-    ("reacher", "Reacher-v5"),
-    ("ant", "Ant-v5"),
-];
-
 /// Every task this build can run: the classic tasks, then (feature
 /// `mujoco`) the MuJoCo ones.
 pub fn all_tasks() -> Vec<&'static EnvInfo> {
-    let v: Vec<&'static EnvInfo> = envs::CLASSIC.iter().collect();
-    #[cfg(feature = "mujoco")]
-    let v = {
-        let mut v = v;
-        v.extend(crate::mujoco::TASKS.iter());
-        v
-    };
-    v
+    TASKS.iter().map(|t| t.info).collect()
 }
 
 /// The names of the built-in tasks, comma-separated.
 pub fn task_names() -> String {
-    all_tasks()
+    TASKS
         .iter()
-        .map(|i| i.name)
+        .map(|t| t.info.name)
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -164,27 +333,33 @@ pub fn is_mujoco_name(name: &str) -> bool {
     MUJOCO_NAMES.iter().any(|(n, id)| *n == name || *id == name)
 }
 
-/// The listing row of task `name`.
+/// The registry row of task `name` (its name or Gymnasium id).
 ///
 /// # Errors
 /// [`HostError::UnknownTask`] listing the known names;
 /// [`HostError::NeedsFeature`] for a MuJoCo task in a build without the
 /// `mujoco` feature.
-pub fn task_info(name: &str) -> Result<&'static EnvInfo> {
-    #[cfg(feature = "mujoco")]
-    if let Some(info) = crate::mujoco::find(name) {
-        return Ok(info);
+pub fn entry(name: &str) -> Result<&'static TaskEntry> {
+    if let Some(e) = TASKS.iter().find(|t| t.is(name)) {
+        return Ok(e);
     }
-    #[cfg(not(feature = "mujoco"))]
     if is_mujoco_name(name) {
         return Err(HostError::NeedsFeature {
             name: name.to_owned(),
         });
     }
-    envs::find(name).ok_or_else(|| HostError::UnknownTask {
+    Err(HostError::UnknownTask {
         name: name.to_owned(),
         known: task_names(),
     })
+}
+
+/// The listing row of task `name`.
+///
+/// # Errors
+/// As [`entry`].
+pub fn task_info(name: &str) -> Result<&'static EnvInfo> {
+    entry(name).map(|e| e.info)
 }
 
 /// Whether `a` and `b` name the same task (e.g. `hopper` and `Hopper-v5`).
@@ -196,23 +371,9 @@ pub fn same_task(a: &str, b: &str) -> bool {
 }
 
 /// The option names task `name` accepts through `--set env.KEY=VALUE`
-/// (empty for the classic tasks, which have none).
+/// (empty for an unknown task and for tasks without options).
 pub fn option_names(name: &str) -> &'static [&'static str] {
-    #[cfg(feature = "mujoco")]
-    if let Some(o) = crate::mujoco::option_names(name) {
-        return o;
-    }
-    let _ = name;
-    &[]
-}
-
-fn spec<E>(name: &str, env: E) -> TaskSpec<E> {
-    let info = envs::find(name).expect("every built-in task is listed");
-    let kind = match info.action {
-        envs::ActionKind::Continuous { .. } => PolicyKind::Gaussian,
-        envs::ActionKind::Discrete => PolicyKind::Categorical,
-    };
-    TaskSpec { info, env, kind }
+    entry(name).map_or(&[], |e| (e.options)())
 }
 
 /// Runs `v` with the dimensions and type of task `name`.
@@ -235,44 +396,9 @@ pub fn visit_task_with<V: TaskVisitor>(
     options: &[(String, f64)],
     v: V,
 ) -> Result<V::Out> {
-    #[cfg(feature = "mujoco")]
-    if crate::mujoco::find(name).is_some() {
-        check_options(name, options)?;
-        struct Host<V>(V);
-        impl<V: TaskVisitor> crate::mujoco::MujocoVisitor for Host<V> {
-            type Out = V::Out;
-            fn visit<
-                const O: usize,
-                const A: usize,
-                T: crate::mujoco::MujocoTask<O, A> + Task<O, A>,
-            >(
-                self,
-                task: T,
-            ) -> V::Out {
-                self.0.visit(TaskSpec {
-                    info: crate::mujoco::find(T::INFO.name).expect("listed"),
-                    env: task,
-                    kind: PolicyKind::Gaussian,
-                })
-            }
-        }
-        return Ok(crate::mujoco::visit(name, options, Host(v))?);
-    }
-    let info = task_info(name)?;
-    check_options(info.name, options)?;
-    Ok(match info.name {
-        "pendulum" => v.visit(spec(info.name, Pendulum::new())),
-        "cartpole" => v.visit(spec(info.name, CartPole::new())),
-        "cartpole-continuous" => v.visit(spec(info.name, CartPoleContinuous::new())),
-        "mountaincar-continuous" => v.visit(spec(info.name, MountainCarContinuous::new())),
-        "acrobot" => v.visit(spec(info.name, Acrobot::new())),
-        _ => {
-            return Err(HostError::UnknownTask {
-                name: name.to_owned(),
-                known: task_names(),
-            });
-        }
-    })
+    let e = entry(name)?;
+    check_options(e.info.name, options)?;
+    dispatch(e.info.name, options, v)
 }
 
 /// Checks that every key of `options` is an option of task `name`.
@@ -299,6 +425,11 @@ pub fn check_options(name: &str, options: &[(String, f64)]) -> Result<()> {
     Ok(())
 }
 
+/// The supported hidden sizes as a list for messages (`32, 64, 128`).
+pub fn hidden_names() -> String {
+    HIDDEN_SIZES.map(|h| h.to_string()).join(", ")
+}
+
 /// Checks that `hidden` is one of [`HIDDEN_SIZES`].
 ///
 /// # Errors
@@ -309,7 +440,10 @@ pub fn check_hidden(hidden: usize) -> Result<()> {
     } else {
         Err(HostError::bad(
             "hidden",
-            format!("{hidden} is not a supported hidden size (supported: 32, 64, 128)"),
+            format!(
+                "{hidden} is not a supported hidden size (supported: {})",
+                hidden_names()
+            ),
         ))
     }
 }
@@ -320,86 +454,8 @@ pub fn check_hidden(hidden: usize) -> Result<()> {
 /// [`HostError::BadConfig`] when `hidden` is not one of [`HIDDEN_SIZES`].
 pub fn visit_hidden<V: HiddenVisitor>(hidden: usize, v: V) -> Result<V::Out> {
     check_hidden(hidden)?;
-    Ok(match hidden {
-        32 => v.visit::<32>(),
-        64 => v.visit::<64>(),
-        _ => v.visit::<128>(),
-    })
+    visit_hidden_size(hidden, v)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct Roundtrip;
-    impl TaskVisitor for Roundtrip {
-        type Out = ();
-        fn visit<const O: usize, const A: usize, E: Task<O, A>>(self, spec: TaskSpec<E>) {
-            assert_eq!((spec.info.obs_dim, spec.info.act_dim), (O, A));
-            let mut rng = Pcg32::seed_from_u64(5);
-            let mut a = spec.env.clone();
-            a.reset(&mut rng);
-            let action: [f32; A] = core::array::from_fn(|i| if i == 0 { 0.7 } else { 0.1 });
-            // As collection does: a finished episode is reset before the
-            // next step, so a snapshot never sees a task past its end.
-            for _ in 0..37 {
-                let s = a.step(&action);
-                if s.terminated || s.truncated {
-                    a.reset(&mut rng);
-                }
-            }
-            let saved = a.snapshot();
-            let mut b = spec.env.clone();
-            b.restore(&saved).unwrap();
-            assert_eq!(b.snapshot(), saved);
-            for _ in 0..600 {
-                let (sa, sb) = (a.step(&action), b.step(&action));
-                assert_eq!(sa, sb, "{}", spec.info.name);
-                if sa.terminated || sa.truncated {
-                    break;
-                }
-            }
-            let bad = EnvState {
-                state: vec![0.0; 9],
-                elapsed_steps: 0,
-            };
-            assert!(b.restore(&bad).is_err());
-        }
-    }
-
-    #[test]
-    fn every_task_restores_exactly() {
-        for info in envs::CLASSIC {
-            visit_task(info.name, Roundtrip).unwrap();
-        }
-    }
-
-    #[test]
-    fn unknown_names_and_sizes_are_refused() {
-        let e = visit_task("hoppr", Roundtrip).unwrap_err().to_string();
-        assert!(e.contains("hoppr") && e.contains("pendulum"), "{e}");
-        #[cfg(feature = "mujoco")]
-        assert!(e.contains("hopper"), "{e}");
-        #[cfg(not(feature = "mujoco"))]
-        {
-            let e = visit_task("hopper", Roundtrip).unwrap_err();
-            assert!(matches!(e, HostError::NeedsFeature { .. }), "{e}");
-            let e = e.to_string();
-            assert!(e.contains("--features mujoco") && !e.contains('\n'), "{e}");
-        }
-        let e = visit_task_with("pendulum", &[("g".into(), 9.0)], Roundtrip)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("env.g") && e.contains("no options"), "{e}");
-        struct H;
-        impl HiddenVisitor for H {
-            type Out = usize;
-            fn visit<const H: usize>(self) -> usize {
-                H
-            }
-        }
-        assert_eq!(visit_hidden(64, H).unwrap(), 64);
-        let e = visit_hidden(48, H).unwrap_err().to_string();
-        assert!(e.contains("48") && e.contains("32, 64, 128"), "{e}");
-    }
-}
+mod tests;

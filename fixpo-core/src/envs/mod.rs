@@ -88,9 +88,9 @@ pub struct EnvInfo {
     pub description: &'static str,
 }
 
-/// The built-in classic control tasks.
-pub const CLASSIC: &[EnvInfo] = &[
-    EnvInfo {
+impl Pendulum {
+    /// The task's row in the listing ([`CLASSIC`]).
+    pub const INFO: EnvInfo = EnvInfo {
         name: "pendulum",
         obs_dim: Pendulum::OBS,
         act_dim: Pendulum::ACT,
@@ -100,16 +100,24 @@ pub const CLASSIC: &[EnvInfo] = &[
         },
         max_episode_steps: Pendulum::MAX_EPISODE_STEPS,
         description: "Pendulum-v1: swing a pendulum up and hold it upright with limited torque",
-    },
-    EnvInfo {
+    };
+}
+
+impl CartPole {
+    /// The task's row in the listing ([`CLASSIC`]).
+    pub const INFO: EnvInfo = EnvInfo {
         name: "cartpole",
         obs_dim: CartPole::OBS,
         act_dim: CartPole::ACT,
         action: ActionKind::Discrete,
         max_episode_steps: CartPole::MAX_EPISODE_STEPS,
         description: "CartPole-v1: balance a pole on a cart by pushing it left or right",
-    },
-    EnvInfo {
+    };
+}
+
+impl CartPoleContinuous {
+    /// The task's row in the listing ([`CLASSIC`]).
+    pub const INFO: EnvInfo = EnvInfo {
         name: "cartpole-continuous",
         obs_dim: CartPoleContinuous::OBS,
         act_dim: CartPoleContinuous::ACT,
@@ -119,8 +127,12 @@ pub const CLASSIC: &[EnvInfo] = &[
         },
         max_episode_steps: CartPoleContinuous::MAX_EPISODE_STEPS,
         description: "CartPole-v1 physics with a continuous force (action x 10 N)",
-    },
-    EnvInfo {
+    };
+}
+
+impl MountainCarContinuous {
+    /// The task's row in the listing ([`CLASSIC`]).
+    pub const INFO: EnvInfo = EnvInfo {
         name: "mountaincar-continuous",
         obs_dim: MountainCarContinuous::OBS,
         act_dim: MountainCarContinuous::ACT,
@@ -130,15 +142,28 @@ pub const CLASSIC: &[EnvInfo] = &[
         },
         max_episode_steps: MountainCarContinuous::MAX_EPISODE_STEPS,
         description: "MountainCarContinuous-v0: drive an underpowered car up a hill",
-    },
-    EnvInfo {
+    };
+}
+
+impl Acrobot {
+    /// The task's row in the listing ([`CLASSIC`]).
+    pub const INFO: EnvInfo = EnvInfo {
         name: "acrobot",
         obs_dim: Acrobot::OBS,
         act_dim: Acrobot::ACT,
         action: ActionKind::Discrete,
         max_episode_steps: Acrobot::MAX_EPISODE_STEPS,
         description: "Acrobot-v1: swing a two-link arm, actuated at the elbow, above a line",
-    },
+    };
+}
+
+/// The built-in classic control tasks.
+pub const CLASSIC: &[EnvInfo] = &[
+    Pendulum::INFO,
+    CartPole::INFO,
+    CartPoleContinuous::INFO,
+    MountainCarContinuous::INFO,
+    Acrobot::INFO,
 ];
 
 /// The row of [`CLASSIC`] called `name`, if any.
