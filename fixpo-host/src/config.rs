@@ -8,24 +8,23 @@
 use crate::error::{HostError, Result};
 use crate::tasks;
 use fixpo_core::fixpo::{Algo, Config, FixupSchedule};
-use fixpo_core::optim::AdamConfig;
 use fixpo_core::rollout::{CollectConfig, RewardNorm};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// Every setting of a training run.
+/// Every setting of a training run. The update's and the collection's
+/// settings are fixpo-core's own [`Config`] and [`CollectConfig`], nested
+/// here and flattened into the same file: `lr = 3e-4`, not `[update] lr`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct RunConfig {
-    /// Task name (see `fixpo envs`).
+    /// Task name (see `fixpo envs`); a label for a user-defined
+    /// environment trained through [`crate::Learner`].
     pub env: String,
-    /// Update rule: `fixpo`, `fixpo-nofixup`, `ppo-clip` or `kl-penalty`.
-    pub algo: String,
     /// Seed of every random stream of the run.
     pub seed: u64,
     /// Environment steps to train for.
     pub total_steps: u64,
-    /// Hidden-layer width of both networks (32, 64 or 128).
+    /// Hidden-layer width of both networks (one of [`tasks::HIDDEN_SIZES`]).
     pub hidden: usize,
     /// Number of environments stepped in parallel.
     pub num_envs: usize,
@@ -37,61 +36,14 @@ pub struct RunConfig {
     pub envs_per_worker: usize,
     /// Steps per environment per iteration (batch = `num_envs · steps_per_env`).
     pub steps_per_env: usize,
-    /// Discount γ.
-    pub gamma: f32,
-    /// GAE λ.
-    pub lambda: f32,
     /// Normalise observations with running statistics.
     pub norm_obs: bool,
     /// Clip on normalised observations.
     pub obs_clip: f32,
-    /// Reward normalisation by σ_R, the running std of the discounted
-    /// return: `reward-scale` (rewards ÷ σ_R), `value-targets` (value
-    /// targets ÷ σ_R, advantages in raw reward units, as Tianshou's
-    /// `rew_norm`) or `off`.
-    pub reward_norm: String,
-    /// Initial Adam learning rate of both networks.
-    pub lr: f32,
-    /// Decay the learning rate linearly to 0 over `total_steps`.
+    /// Decay the learning rate `lr` linearly to 0 over `total_steps`.
     pub lr_decay: bool,
-    /// Primary epochs E per iteration.
-    pub epochs: u32,
-    /// Primary minibatch size B.
-    pub minibatch: usize,
-    /// Fixup minibatch size B_fix.
-    pub fixup_minibatch: usize,
-    /// Global gradient-norm clip (≤ 0 disables).
-    pub max_grad_norm: f32,
-    /// Trust-region radius ε_KL.
-    pub eps_kl: f32,
-    /// C_β: the primary phase aims at max KL ≈ ε_KL / C_β.
-    pub c_beta: f32,
     /// Initial β.
     pub beta0: f32,
-    /// Adam learning rate γ_β of the β controller.
-    pub beta_lr: f32,
-    /// Upper clamp on β.
-    pub beta_max: f32,
-    /// Value-loss coefficient c_vf.
-    pub vf_coef: f32,
-    /// Value clipping range (≤ 0 disables).
-    pub vf_clip: f32,
-    /// Entropy bonus coefficient c_ent.
-    pub ent_coef: f32,
-    /// Normalise advantages per minibatch.
-    pub norm_adv: bool,
-    /// When the fixup phase runs: `every-epoch` or `end`.
-    pub fixup_schedule: String,
-    /// Cap on fixup passes per fixup phase.
-    pub max_fixup_passes: u32,
-    /// Cap on fixup gradient steps per update.
-    pub max_fixup_steps: u32,
-    /// Cap on backtracking halvings.
-    pub max_backtracks: u32,
-    /// PPO-clip ratio range.
-    pub clip_ratio: f32,
-    /// Target mean KL of the adaptive-KL-penalty rule.
-    pub kl_target: f32,
     /// Initial log standard deviation of Gaussian policies.
     pub log_std_init: f32,
     /// Evaluate the deterministic policy every this many iterations (and
@@ -99,12 +51,20 @@ pub struct RunConfig {
     pub eval_every: u32,
     /// Episodes per evaluation.
     pub eval_episodes: u32,
-    /// Stop once an evaluation's mean return reaches this (optional).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_return: Option<f32>,
     /// Write a checkpoint every this many iterations (and at the end);
     /// 0 writes one only at the end.
     pub checkpoint_every: u32,
+    /// Stop once an evaluation's mean return reaches this (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_return: Option<f32>,
+    /// Collection: `gamma`, `lambda`, `reward_norm` (`reward-scale`,
+    /// `value-targets` or `off`; see docs/reward-norm.md).
+    #[serde(flatten)]
+    pub collect: CollectConfig,
+    /// The update: `algo`, `epochs`, `minibatch`, `eps_kl`, … (`lr` is the
+    /// initial learning rate).
+    #[serde(flatten)]
+    pub update: Config,
     /// The task's own options (MuJoCo tasks: Gymnasium's keyword arguments,
     /// e.g. `forward_reward_weight`, `max_episode_steps`), set with
     /// `--set env.KEY=VALUE` or an `[env_options]` table; empty for the
@@ -119,166 +79,43 @@ const OPTIONAL_KEYS: [&str; 2] = ["target_return", "env_options"];
 /// The prefix of `--set` keys that set a task option (`env.KEY=VALUE`).
 pub const ENV_OPTION_PREFIX: &str = "env.";
 
-/// Names of the update rules.
-const ALGOS: [Algo; 4] = [
-    Algo::Fixpo,
-    Algo::FixpoNoFixup,
-    Algo::PpoClip,
-    Algo::KlPenalty,
-];
-
 impl RunConfig {
     /// The reference implementation's MuJoCo settings (docs/deviations.md) on task
     /// `env`: 64×64 networks, 64 environments × 128 steps, E = 10, B = 512,
     /// B_fix = 1024, ε_KL = 0.5, C_β = 2, lr 3e-4 decayed to 0.
     pub fn reference(env: &str) -> Self {
-        let c = Config::REFERENCE;
-        let cc = CollectConfig::REFERENCE;
         Self {
             env: env.to_owned(),
-            algo: c.algo.name().to_owned(),
             seed: 0,
             total_steps: 1_000_000,
             hidden: 64,
             num_envs: 64,
             envs_per_worker: 1,
             steps_per_env: 128,
-            gamma: cc.gamma,
-            lambda: cc.lambda,
             norm_obs: true,
             obs_clip: fixpo_core::actor::OBS_CLIP,
-            reward_norm: cc.reward_norm.name().to_owned(),
-            lr: c.lr,
             lr_decay: true,
-            epochs: c.epochs,
-            minibatch: c.minibatch,
-            fixup_minibatch: c.fixup_minibatch,
-            max_grad_norm: c.max_grad_norm,
-            eps_kl: c.eps_kl,
-            c_beta: c.c_beta,
             beta0: 1.0,
-            beta_lr: c.beta_lr,
-            beta_max: c.beta_max,
-            vf_coef: c.vf_coef,
-            vf_clip: c.vf_clip,
-            ent_coef: c.ent_coef,
-            norm_adv: c.norm_adv,
-            fixup_schedule: schedule_name(c.fixup_schedule).to_owned(),
-            max_fixup_passes: c.max_fixup_passes,
-            max_fixup_steps: c.max_fixup_steps,
-            max_backtracks: c.max_backtracks,
-            clip_ratio: c.clip_ratio,
-            kl_target: c.kl_target,
             log_std_init: -0.5,
             eval_every: 10,
             eval_episodes: 10,
-            target_return: None,
             checkpoint_every: 50,
+            target_return: None,
+            collect: CollectConfig::REFERENCE,
+            update: Config::REFERENCE,
             env_options: BTreeMap::new(),
         }
     }
 
-    /// The preset for task `env`: settings tuned for a fast solve on the
-    /// classic tasks, [`RunConfig::reference`] otherwise.
+    /// The preset for task `env`: the task's registry entry applied to
+    /// [`RunConfig::reference`] (settings tuned for a fast solve on the
+    /// classic tasks, the paper's settings on the MuJoCo ones).
     ///
     /// # Errors
     /// [`HostError::UnknownTask`] when `env` is not a built-in task.
     pub fn preset(env: &str) -> Result<Self> {
-        let info = tasks::task_info(env)?;
-        let r = Self::reference(info.name);
-        Ok(match info.name {
-            // Tuned for time to a return of −200: small networks (the update
-            // dominates the cost), γ = 0.9, many small minibatches, a high
-            // learning rate that the trust region keeps safe.
-            "pendulum" => Self {
-                total_steps: 100_000,
-                hidden: 32,
-                num_envs: 8,
-                envs_per_worker: 1,
-                steps_per_env: 256,
-                gamma: 0.9,
-                reward_norm: RewardNorm::Off.name().to_owned(),
-                lr: 5e-3,
-                lr_decay: true,
-                epochs: 10,
-                minibatch: 64,
-                fixup_minibatch: 2048,
-                eps_kl: 0.5,
-                c_beta: 3.0,
-                vf_coef: 0.25,
-                vf_clip: 0.0,
-                log_std_init: -0.5,
-                eval_every: 1,
-                ..r
-            },
-            "cartpole" => Self {
-                total_steps: 100_000,
-                hidden: 32,
-                num_envs: 8,
-                envs_per_worker: 1,
-                steps_per_env: 256,
-                gamma: 0.99,
-                lr: 3e-3,
-                minibatch: 64,
-                fixup_minibatch: 2048,
-                eps_kl: 0.2,
-                c_beta: 3.0,
-                vf_coef: 0.5,
-                vf_clip: 0.0,
-                eval_every: 1,
-                ..r
-            },
-            "cartpole-continuous" => Self {
-                total_steps: 300_000,
-                num_envs: 8,
-                envs_per_worker: 1,
-                steps_per_env: 256,
-                lr: 1e-3,
-                minibatch: 256,
-                fixup_minibatch: 2048,
-                c_beta: 3.0,
-                vf_coef: 0.5,
-                vf_clip: 0.0,
-                eval_every: 2,
-                ..r
-            },
-            "acrobot" => Self {
-                total_steps: 500_000,
-                num_envs: 16,
-                envs_per_worker: 2,
-                steps_per_env: 256,
-                lr: 1e-3,
-                minibatch: 512,
-                fixup_minibatch: 4096,
-                c_beta: 3.0,
-                vf_coef: 0.5,
-                vf_clip: 0.0,
-                eval_every: 5,
-                ..r
-            },
-            "mountaincar-continuous" => Self {
-                total_steps: 1_000_000,
-                num_envs: 16,
-                envs_per_worker: 2,
-                steps_per_env: 512,
-                lr: 1e-3,
-                minibatch: 512,
-                fixup_minibatch: 8192,
-                log_std_init: 0.0,
-                vf_coef: 0.5,
-                vf_clip: 0.0,
-                ..r
-            },
-            // The MuJoCo tasks run the paper's reference settings
-            // (`Config::REFERENCE`, docs/deviations.md: 64 envs × 128 steps, 10 epochs,
-            // minibatch 512, fixup minibatch 1024, lr 3e-4 decayed
-            // linearly, ε_KL 0.5, vf_coef 0.1 with value clipping 0.2,
-            // observation normalisation and reward scaling, log-std −0.5,
-            // γ 0.99, λ 0.95, 1M steps), with C_β = 3 as in the paper's
-            // main MuJoCo runs (the core's reference value is 2).
-            _ if tasks::is_mujoco_name(info.name) => Self { c_beta: 3.0, ..r },
-            _ => r,
-        })
+        let entry = tasks::entry(env)?;
+        Ok((entry.preset)(Self::reference(entry.info.name)))
     }
 
     /// The task options as `(key, value)` pairs, for
@@ -290,11 +127,16 @@ impl RunConfig {
             .collect()
     }
 
-    /// Every key a configuration may hold, in file order.
+    /// Every key a configuration may hold, in file order (a nested table's
+    /// keys as `table.key`).
     pub fn keys() -> Vec<String> {
-        let table = toml::Table::try_from(Self::reference("pendulum"))
-            .expect("the configuration serialises to a table");
-        let mut keys: Vec<String> = table.keys().cloned().collect();
+        let mut keys = Vec::new();
+        for (k, v) in Self::reference("pendulum").table() {
+            match v {
+                toml::Value::Table(t) => keys.extend(t.keys().map(|s| format!("{k}.{s}"))),
+                _ => keys.push(k),
+            }
+        }
         keys.extend(OPTIONAL_KEYS.iter().map(|k| (*k).to_owned()));
         keys
     }
@@ -315,7 +157,16 @@ impl RunConfig {
                 .map_err(|e: toml::de::Error| HostError::bad("--config", one_line(&e)))?,
             None => toml::Table::new(),
         };
-        let mut overrides: Vec<(String, toml::Value)> = file_table.into_iter().collect();
+        let mut overrides: Vec<(String, toml::Value)> = Vec::new();
+        for (k, v) in file_table {
+            // A nested table of the file sets its keys one by one.
+            match v {
+                toml::Value::Table(t) if k != "env_options" => {
+                    overrides.extend(t.into_iter().map(|(s, x)| (format!("{k}.{s}"), x)));
+                }
+                v => overrides.push((k, v)),
+            }
+        }
         overrides.extend(parse_sets(sets)?);
         let env_name = match env {
             Some(e) => e.to_owned(),
@@ -333,8 +184,12 @@ impl RunConfig {
                 }
             },
         };
-        overrides.push(("env".into(), toml::Value::String(env_name.clone())));
-        Self::preset(&env_name)?.overlay(overrides)
+        // The task's own name, also when given by its Gymnasium id.
+        let name = tasks::entry(&env_name)?.info.name;
+        overrides.push(("env".into(), toml::Value::String(name.to_owned())));
+        let cfg = Self::preset(name)?.overlay(overrides)?;
+        cfg.validate()?;
+        Ok(cfg)
     }
 
     /// This configuration with `sets` (`key=value`) applied, checked.
@@ -342,12 +197,16 @@ impl RunConfig {
     /// # Errors
     /// As [`RunConfig::resolve`].
     pub fn with_sets(&self, sets: &[String]) -> Result<Self> {
-        self.overlay(parse_sets(sets)?)
+        let cfg = self.overlay(parse_sets(sets)?)?;
+        cfg.validate()?;
+        Ok(cfg)
     }
 
+    /// This configuration with `overrides` applied and the training
+    /// settings checked (not the task: see [`RunConfig::validate`]).
     fn overlay(&self, overrides: Vec<(String, toml::Value)>) -> Result<Self> {
         let valid = Self::keys();
-        let mut table = toml::Table::try_from(self).expect("the configuration serialises");
+        let mut table = self.table();
         for (k, v) in overrides {
             if let Some(opt) = k.strip_prefix(ENV_OPTION_PREFIX) {
                 let x = match v {
@@ -375,10 +234,19 @@ impl RunConfig {
                     valid: valid.join(", "),
                 });
             }
-            table.insert(k, v);
+            match k.split_once('.') {
+                Some((outer, inner)) => {
+                    if let Some(toml::Value::Table(t)) = table.get_mut(outer) {
+                        t.insert(inner.to_owned(), v);
+                    }
+                }
+                None => {
+                    table.insert(k, v);
+                }
+            }
         }
         let cfg = Self::from_table(table)?;
-        cfg.validate()?;
+        cfg.validate_training()?;
         Ok(cfg)
     }
 
@@ -388,91 +256,44 @@ impl RunConfig {
     /// # Errors
     /// As [`RunConfig::resolve`].
     pub fn from_toml(text: &str) -> Result<Self> {
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| HostError::bad("config.toml", one_line(&e)))?;
-        let cfg = Self::from_table(table)?;
+        let cfg = Self::parse_toml(text)?;
         cfg.validate()?;
         Ok(cfg)
     }
 
+    /// Reads a configuration written by [`RunConfig::to_toml`], checking
+    /// every value but the task (whose name is only a label for an
+    /// environment trained through [`crate::Learner`]).
+    ///
+    /// # Errors
+    /// As [`RunConfig::resolve`], except for the task.
+    pub fn parse_toml(text: &str) -> Result<Self> {
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| HostError::bad("config.toml", one_line(&e)))?;
+        let cfg = Self::from_table(table)?;
+        cfg.validate_training()?;
+        Ok(cfg)
+    }
+
     fn from_table(table: toml::Table) -> Result<Self> {
-        // Type errors name the key: check each value against the preset's.
-        let preset = toml::Table::try_from(Self::reference("pendulum")).expect("serialises");
-        for (k, v) in &table {
-            if let Some(want) = preset.get(k) {
-                let ok = matches!(
-                    (want, v),
-                    (toml::Value::String(_), toml::Value::String(_))
-                        | (toml::Value::Boolean(_), toml::Value::Boolean(_))
-                        | (toml::Value::Integer(_), toml::Value::Integer(_))
-                        | (
-                            toml::Value::Float(_),
-                            toml::Value::Float(_) | toml::Value::Integer(_)
-                        )
-                );
-                if !ok {
-                    return Err(HostError::bad(
-                        k.clone(),
-                        format!("expected {}, got `{v}`", type_name(want)),
-                    ));
-                }
-            } else if k == "env_options" {
-                let ok = match v {
-                    toml::Value::Table(t) => t.values().all(|x| {
-                        matches!(
-                            x,
-                            toml::Value::Float(_)
-                                | toml::Value::Integer(_)
-                                | toml::Value::Boolean(_)
-                        )
-                    }),
-                    _ => false,
-                };
-                if !ok {
-                    return Err(HostError::bad(
-                        k.clone(),
-                        "expected a table of numbers (task option = value)",
-                    ));
-                }
-            } else if k == "target_return"
-                && !matches!(v, toml::Value::Float(_) | toml::Value::Integer(_))
-            {
-                return Err(HostError::bad(
-                    k.clone(),
-                    format!("expected a number, got `{v}`"),
-                ));
-            }
+        // Unknown keys and type errors name the key: check each value
+        // against the reference's, integers accepted where floats are
+        // expected.
+        let reference = Self::reference("pendulum").table();
+        let mut table = typed(table, &reference, "")?;
+        // Files written before the Adam settings were configurable lack
+        // them; those runs used the reference values.
+        if !table.contains_key("adam")
+            && let Some(adam) = reference.get("adam")
+        {
+            table.insert("adam".into(), adam.clone());
         }
-        // Integers are accepted where floats are expected.
-        let table: toml::Table = table
-            .into_iter()
-            .map(|(k, v)| {
-                let float_key =
-                    matches!(preset.get(&k), Some(toml::Value::Float(_))) || k == "target_return";
-                match v {
-                    toml::Value::Integer(i) if float_key => (k, toml::Value::Float(i as f64)),
-                    toml::Value::Table(t) if k == "env_options" => {
-                        let t = t
-                            .into_iter()
-                            .map(|(o, x)| {
-                                let x = match x {
-                                    toml::Value::Integer(i) => toml::Value::Float(i as f64),
-                                    toml::Value::Boolean(b) => {
-                                        toml::Value::Float(f64::from(u8::from(b)))
-                                    }
-                                    x => x,
-                                };
-                                (o, x)
-                            })
-                            .collect();
-                        (k, toml::Value::Table(t))
-                    }
-                    v => (k, v),
-                }
-            })
-            .collect();
         Self::deserialize(table).map_err(|e| HostError::bad("configuration", one_line(&e)))
+    }
+
+    fn table(&self) -> toml::Table {
+        toml::Table::try_from(self).expect("the configuration serialises to a table")
     }
 
     /// The resolved configuration as a TOML document.
@@ -480,91 +301,12 @@ impl RunConfig {
         toml::to_string(self).expect("the configuration serialises")
     }
 
-    /// The update rule.
-    ///
-    /// # Errors
-    /// [`HostError::BadConfig`] when `algo` is not a known rule.
-    pub fn algo(&self) -> Result<Algo> {
-        Algo::from_name(&self.algo).ok_or_else(|| {
-            HostError::bad(
-                "algo",
-                format!(
-                    "`{}` is not an update rule (valid: {})",
-                    self.algo,
-                    ALGOS.map(|a| a.name()).join(", ")
-                ),
-            )
-        })
-    }
-
     /// Transitions per iteration.
     pub fn batch_size(&self) -> usize {
         self.num_envs * self.steps_per_env
     }
 
-    /// The core's update configuration (learning rate at its initial value).
-    ///
-    /// # Errors
-    /// [`HostError::BadConfig`] for an unknown rule or schedule.
-    pub fn update_config(&self) -> Result<Config> {
-        let fixup_schedule = match self.fixup_schedule.as_str() {
-            "every-epoch" => FixupSchedule::EveryEpoch,
-            "end" => FixupSchedule::End,
-            other => {
-                return Err(HostError::bad(
-                    "fixup_schedule",
-                    format!("`{other}` is not a schedule (valid: every-epoch, end)"),
-                ));
-            }
-        };
-        Ok(Config {
-            algo: self.algo()?,
-            epochs: self.epochs,
-            minibatch: self.minibatch,
-            fixup_minibatch: self.fixup_minibatch,
-            lr: self.lr,
-            adam: AdamConfig::default(),
-            max_grad_norm: self.max_grad_norm,
-            eps_kl: self.eps_kl,
-            c_beta: self.c_beta,
-            beta_lr: self.beta_lr,
-            beta_max: self.beta_max,
-            vf_coef: self.vf_coef,
-            vf_clip: self.vf_clip,
-            ent_coef: self.ent_coef,
-            norm_adv: self.norm_adv,
-            fixup_schedule,
-            max_fixup_passes: self.max_fixup_passes,
-            max_fixup_steps: self.max_fixup_steps,
-            max_backtracks: self.max_backtracks,
-            clip_ratio: self.clip_ratio,
-            kl_target: self.kl_target,
-        })
-    }
-
-    /// The core's collection configuration.
-    ///
-    /// # Errors
-    /// [`HostError::BadConfig`] for an unknown reward normalisation.
-    pub fn collect_config(&self) -> Result<CollectConfig> {
-        let reward_norm = RewardNorm::from_name(&self.reward_norm).ok_or_else(|| {
-            HostError::bad(
-                "reward_norm",
-                format!(
-                    "`{}` is not a reward normalisation (valid: {})",
-                    self.reward_norm,
-                    RewardNorm::ALL.map(|r| r.name()).join(", ")
-                ),
-            )
-        })?;
-        Ok(CollectConfig {
-            gamma: self.gamma,
-            lambda: self.lambda,
-            reward_norm,
-        })
-    }
-
-    /// Checks every value.
+    /// Checks every value, the task and its options included.
     ///
     /// # Errors
     /// [`HostError::BadConfig`] naming the first bad key,
@@ -573,9 +315,16 @@ impl RunConfig {
         tasks::task_info(&self.env)?;
         tasks::check_options(&self.env, &self.env_option_pairs())?;
         tasks::check_hidden(self.hidden)?;
-        self.collect_config()?;
-        let c = self.update_config()?;
-        c.validate().map_err(|e| match e {
+        self.validate_training()
+    }
+
+    /// Checks every value that does not depend on the task: what
+    /// [`crate::Learner`] needs for any environment.
+    ///
+    /// # Errors
+    /// [`HostError::BadConfig`] naming the first bad key.
+    pub fn validate_training(&self) -> Result<()> {
+        self.update.validate().map_err(|e| match e {
             fixpo_core::UpdateError::InvalidConfig { field } => {
                 HostError::bad(field, "out of range")
             }
@@ -588,6 +337,7 @@ impl RunConfig {
                 Ok(())
             }
         };
+        positive("hidden", self.hidden)?;
         positive("num_envs", self.num_envs)?;
         positive("envs_per_worker", self.envs_per_worker)?;
         positive("steps_per_env", self.steps_per_env)?;
@@ -601,12 +351,12 @@ impl RunConfig {
                 ),
             ));
         }
-        if self.minibatch > self.batch_size() {
+        if self.update.minibatch > self.batch_size() {
             return Err(HostError::bad(
                 "minibatch",
                 format!(
                     "{} is larger than the batch (num_envs · steps_per_env = {})",
-                    self.minibatch,
+                    self.update.minibatch,
                     self.batch_size()
                 ),
             ));
@@ -621,8 +371,8 @@ impl RunConfig {
                 Err(HostError::bad(k, format!("{v} is not in [0, 1]")))
             }
         };
-        unit("gamma", self.gamma)?;
-        unit("lambda", self.lambda)?;
+        unit("gamma", self.collect.gamma)?;
+        unit("lambda", self.collect.lambda)?;
         if !(self.obs_clip > 0.0 && self.obs_clip.is_finite()) {
             return Err(HostError::bad("obs_clip", "must be positive"));
         }
@@ -641,11 +391,95 @@ impl RunConfig {
     }
 }
 
-fn schedule_name(s: FixupSchedule) -> &'static str {
-    match s {
-        FixupSchedule::EveryEpoch => "every-epoch",
-        FixupSchedule::End => "end",
+/// `table` checked key by key against `want` (a serialised reference
+/// configuration; `prefix` names the table in errors), with integers
+/// turned into floats where floats are expected and enum names checked
+/// against their lists.
+fn typed(table: toml::Table, want: &toml::Table, prefix: &str) -> Result<toml::Table> {
+    let mut out = toml::Table::new();
+    for (k, v) in table {
+        let key = format!("{prefix}{k}");
+        let v = match (want.get(&k), v) {
+            (Some(toml::Value::Table(w)), toml::Value::Table(t)) => {
+                toml::Value::Table(typed(t, w, &format!("{key}."))?)
+            }
+            (Some(toml::Value::Float(_)), toml::Value::Integer(i)) => toml::Value::Float(i as f64),
+            (Some(w), v) if same_type(w, &v) => {
+                if let toml::Value::String(s) = &v
+                    && let Some(names) = enum_names(&k)
+                    && !names.contains(&s.as_str())
+                {
+                    return Err(HostError::bad(
+                        key,
+                        format!("`{s}` is not one of: {}", names.join(", ")),
+                    ));
+                }
+                v
+            }
+            (Some(w), v) => {
+                return Err(HostError::bad(
+                    key,
+                    format!("expected {}, got `{v}`", type_name(w)),
+                ));
+            }
+            (None, v) if prefix.is_empty() && k == "env_options" => env_options(&key, v)?,
+            (None, toml::Value::Integer(i)) if prefix.is_empty() && k == "target_return" => {
+                toml::Value::Float(i as f64)
+            }
+            (None, v @ toml::Value::Float(_)) if prefix.is_empty() && k == "target_return" => v,
+            (None, v) if prefix.is_empty() && k == "target_return" => {
+                return Err(HostError::bad(key, format!("expected a number, got `{v}`")));
+            }
+            (None, _) => {
+                return Err(HostError::UnknownKey {
+                    key,
+                    valid: RunConfig::keys().join(", "),
+                });
+            }
+        };
+        out.insert(k, v);
     }
+    Ok(out)
+}
+
+/// A table of task options, values as floats (booleans as 0/1).
+fn env_options(key: &str, v: toml::Value) -> Result<toml::Value> {
+    let bad = || HostError::bad(key, "expected a table of numbers (task option = value)");
+    let toml::Value::Table(t) = v else {
+        return Err(bad());
+    };
+    let mut out = toml::Table::new();
+    for (o, x) in t {
+        let x = match x {
+            toml::Value::Float(x) => x,
+            toml::Value::Integer(i) => i as f64,
+            toml::Value::Boolean(b) => f64::from(u8::from(b)),
+            _ => return Err(bad()),
+        };
+        out.insert(o, toml::Value::Float(x));
+    }
+    Ok(toml::Value::Table(out))
+}
+
+/// The names a key holding one of fixpo-core's enums accepts: the lists
+/// come from the enums themselves.
+fn enum_names(key: &str) -> Option<Vec<&'static str>> {
+    Some(match key {
+        "algo" => Algo::ALL.iter().map(|a| a.name()).collect(),
+        "fixup_schedule" => FixupSchedule::ALL.iter().map(|s| s.name()).collect(),
+        "reward_norm" => RewardNorm::ALL.iter().map(|r| r.name()).collect(),
+        _ => return None,
+    })
+}
+
+fn same_type(want: &toml::Value, got: &toml::Value) -> bool {
+    matches!(
+        (want, got),
+        (toml::Value::String(_), toml::Value::String(_))
+            | (toml::Value::Boolean(_), toml::Value::Boolean(_))
+            | (toml::Value::Integer(_), toml::Value::Integer(_))
+            | (toml::Value::Float(_), toml::Value::Float(_))
+    )
 }
 
 /// Splits `key=value` pairs.
@@ -691,96 +525,4 @@ fn one_line(e: &dyn std::fmt::Display) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn presets_are_valid_and_roundtrip() {
-        for info in fixpo_core::envs::CLASSIC {
-            let c = RunConfig::preset(info.name).unwrap();
-            c.validate().unwrap();
-            assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
-        }
-        let mut c = RunConfig::preset("pendulum").unwrap();
-        c.target_return = Some(-200.0);
-        assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
-    }
-
-    #[test]
-    fn task_options_are_checked_and_roundtrip() {
-        let e = RunConfig::resolve(Some("pendulum"), None, &["env.g=9".into()]).unwrap_err();
-        assert!(e.to_string().contains("env.g"), "{e}");
-        #[cfg(feature = "mujoco")]
-        {
-            for info in crate::mujoco::TASKS {
-                let c = RunConfig::preset(info.name).unwrap();
-                c.validate().unwrap();
-                assert_eq!((c.hidden, c.batch_size(), c.c_beta), (64, 8192, 3.0));
-                assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
-            }
-            let c = RunConfig::resolve(
-                Some("hopper"),
-                None,
-                &[
-                    "env.forward_reward_weight=2".into(),
-                    "env.max_episode_steps=500".into(),
-                ],
-            )
-            .unwrap();
-            assert_eq!(c.env_options.get("forward_reward_weight"), Some(&2.0));
-            assert_eq!(RunConfig::from_toml(&c.to_toml()).unwrap(), c);
-            let e = RunConfig::resolve(Some("hopper"), None, &["env.nope=1".into()]).unwrap_err();
-            let msg = e.to_string();
-            assert!(
-                msg.contains("nope") && msg.contains("forward_reward_weight"),
-                "{msg}"
-            );
-        }
-        #[cfg(not(feature = "mujoco"))]
-        {
-            let e = RunConfig::resolve(Some("hopper"), None, &[]).unwrap_err();
-            assert!(matches!(e, HostError::NeedsFeature { .. }), "{e}");
-        }
-    }
-
-    #[test]
-    fn overrides_apply_in_order() {
-        let file = "lr = 0.002\nepochs = 4\n";
-        let sets = [
-            "epochs=5".to_owned(),
-            "algo=ppo-clip".to_owned(),
-            "target_return=-150".to_owned(),
-        ];
-        let c = RunConfig::resolve(Some("pendulum"), Some(file), &sets).unwrap();
-        assert_eq!((c.lr, c.epochs, c.algo.as_str()), (0.002, 5, "ppo-clip"));
-        assert_eq!(c.target_return, Some(-150.0));
-        let from_file = RunConfig::resolve(None, Some("env = \"cartpole\""), &[]).unwrap();
-        assert_eq!(from_file.env, "cartpole");
-    }
-
-    #[test]
-    fn bad_input_gives_one_line_errors() {
-        let e = RunConfig::resolve(Some("pendulum"), None, &["lrr=1".into()]).unwrap_err();
-        let msg = e.to_string();
-        assert!(matches!(e, HostError::UnknownKey { .. }), "{msg}");
-        assert!(msg.contains("lrr") && msg.contains("eps_kl"), "{msg}");
-        for (set, key) in [
-            ("lr=abc", "lr"),
-            ("eps_kl=-1", "eps_kl"),
-            ("hidden=48", "hidden"),
-            ("algo=trpo", "algo"),
-            ("epochs=1.5", "epochs"),
-            ("envs_per_worker=3", "envs_per_worker"),
-        ] {
-            let e = RunConfig::resolve(Some("pendulum"), None, &[set.into()]).unwrap_err();
-            let msg = e.to_string();
-            assert!(matches!(e, HostError::BadConfig { .. }), "{set}: {msg}");
-            assert!(msg.contains(key), "{set}: {msg}");
-            assert!(!msg.contains('\n'), "{set}: {msg}");
-        }
-        let e = RunConfig::resolve(Some("nope"), None, &[]).unwrap_err();
-        assert!(matches!(e, HostError::UnknownTask { .. }));
-        let e = RunConfig::resolve(Some("pendulum"), Some("lr = [1"), &[]).unwrap_err();
-        assert!(!e.to_string().contains('\n'), "{e}");
-    }
-}
+mod tests;
