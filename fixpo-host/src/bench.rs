@@ -3,6 +3,7 @@
 
 use crate::config::RunConfig;
 use crate::error::Result;
+use crate::learner::RunState;
 use crate::metrics::IterMetrics;
 use crate::train::{Observer, TrainOptions, TrainSummary, train};
 use serde::Serialize;
@@ -120,7 +121,7 @@ impl RawBursts {
 }
 
 impl Observer for RawBursts {
-    fn on_iteration(&mut self, _m: &IterMetrics) {
+    fn on_iteration(&mut self, _m: &IterMetrics, _run: &dyn RunState) -> Result<()> {
         #[cfg(feature = "mujoco")]
         if let Some(st) = self.stepper.as_mut() {
             let (n, t) = st.burst(self.batch);
@@ -130,5 +131,6 @@ impl Observer for RawBursts {
         }
         #[cfg(not(feature = "mujoco"))]
         let _ = (self.batch, self.steps, self.secs, self.last_secs);
+        Ok(())
     }
 }

@@ -2,18 +2,17 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
+use fixpo_core::Algo;
 use fixpo_host::config::RunConfig;
 use fixpo_host::io::{CONFIG_FILE, POLICY_FILE};
-use fixpo_host::metrics::IterMetrics;
 use fixpo_host::plot::{PlotOptions, XAxis};
-use fixpo_host::train::{self, Observer, StopReason, TrainOptions};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::{IsTerminal, Write};
+use fixpo_host::progress::Progress;
+use fixpo_host::train::{self, StopReason, TrainOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
 
 /// FixPO (Fixup Policy Optimization): PPO-like training with a guaranteed
 /// KL trust region.
@@ -115,7 +114,7 @@ struct TrainArgs {
     #[arg(long)]
     env: Option<String>,
     /// Update rule.
-    #[arg(long, value_parser = ["fixpo", "fixpo-nofixup", "ppo-clip", "kl-penalty"])]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Algo::ALL.map(Algo::name)))]
     algo: Option<String>,
     /// Environment steps to train for.
     #[arg(long)]
@@ -531,106 +530,4 @@ fn cmd_train(a: TrainArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// A progress bar on a terminal, plain log lines otherwise.
-struct Progress {
-    quiet: bool,
-    bar: Option<ProgressBar>,
-    last_line: Instant,
-}
-
-impl Progress {
-    fn new(quiet: bool) -> Self {
-        Self {
-            quiet,
-            bar: None,
-            last_line: Instant::now(),
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
-    }
-
-    fn status(m: &IterMetrics) -> String {
-        let ret = m
-            .return_mean
-            .map_or_else(|| "-".to_owned(), |v| format!("{v:.1}"));
-        let eval = m
-            .eval_return
-            .map_or_else(String::new, |v| format!("  eval {v:.1}"));
-        format!(
-            "{:.0} sps  return {ret}{eval}  max KL {:.3}/{}",
-            m.sps, m.max_kl, m.eps_kl
-        )
-    }
-}
-
-impl Observer for Progress {
-    fn on_start(&mut self, cfg: &RunConfig, start_iter: u64, start_steps: u64) {
-        if self.quiet {
-            return;
-        }
-        let what = format!(
-            "training {} with {} ({} envs × {} steps per iteration, {} steps{})",
-            cfg.env,
-            cfg.algo,
-            cfg.num_envs,
-            cfg.steps_per_env,
-            cfg.total_steps,
-            if start_iter > 0 {
-                format!(", resuming at iteration {start_iter}")
-            } else {
-                String::new()
-            }
-        );
-        if std::io::stdout().is_terminal() {
-            let bar =
-                ProgressBar::with_draw_target(Some(cfg.total_steps), ProgressDrawTarget::stdout());
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:30.cyan/blue} {human_pos}/{human_len} steps  {msg}  ETA {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            bar.set_position(start_steps);
-            bar.println(what);
-            bar.enable_steady_tick(Duration::from_millis(200));
-            self.bar = Some(bar);
-        } else {
-            say(&what);
-        }
-    }
-
-    fn on_iteration(&mut self, m: &IterMetrics) {
-        if self.quiet {
-            return;
-        }
-        if let Some(bar) = &self.bar {
-            bar.set_position(m.env_steps);
-            bar.set_message(Self::status(m));
-        } else if m.eval_return.is_some() || self.last_line.elapsed() >= Duration::from_secs(2) {
-            self.last_line = Instant::now();
-            say(&format!(
-                "iter {:>5}  steps {:>9}  {:>7.2} s  {}",
-                m.iter,
-                m.env_steps,
-                m.wall_s,
-                Self::status(m)
-            ));
-        }
-    }
-
-    fn on_message(&mut self, msg: &str) {
-        if self.quiet && !msg.starts_with("warning") {
-            return;
-        }
-        match &self.bar {
-            Some(bar) => bar.println(msg),
-            None => say(msg),
-        }
-    }
 }
