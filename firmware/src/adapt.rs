@@ -5,10 +5,11 @@
 //! observations).
 
 use fixpo_check::{Deployed, audit_deployed};
-use fixpo_core::fixpo::{Algo, Config, FixupSchedule, TrainScope, Trainer};
+use fixpo_core::fixpo::{Algo, Config, FixupSchedule, Serial, TrainScope, Trainer};
+use fixpo_core::learn::{LearnError, Learner};
 use fixpo_core::norm::{ObsNorm, RewardScaler, RunningMeanStd};
 use fixpo_core::rng::Pcg32;
-use fixpo_core::rollout::{CollectConfig, EnvSlot, NormStats, collect, evaluate_episode};
+use fixpo_core::rollout::{CollectConfig, EnvSlot, NormStats, evaluate_episode};
 
 use crate::control::{ACT, HID, OBS, Policy};
 use crate::mem::{ROLLOUT, Scratch};
@@ -149,11 +150,12 @@ pub struct Outcome {
     pub violations: u32,
 }
 
-/// Runs `updates` rounds of: one episode on the plant with the stochastic
-/// policy (a rollout of [`ROLLOUT`] steps), one FixPO update, an independent
+/// Runs `updates` rounds of fixpo-core's training iteration on the plant
+/// (one episode with the stochastic policy, a rollout of [`ROLLOUT`]
+/// steps, then one FixPO update), each followed by an independent
 /// trust-region check. `cfg` is [`config`] or a benchmarking variant.
 pub fn run(
-    trainer: &mut Trainer<OBS, HID, ACT>,
+    learner: &mut Learner<OBS, HID, ACT>,
     scratch: &mut Scratch,
     deploy: &Deploy,
     scaler: RewardScaler,
@@ -161,21 +163,22 @@ pub fn run(
     cfg: &Config,
     updates: u32,
 ) -> Outcome {
-    let ccfg = CollectConfig {
+    // Observation statistics stay those of the file (they are part of the
+    // deployed policy); the return scale keeps adapting.
+    learner.trainer.norm = ObsNorm {
+        stats: deploy.obs_norm,
+        clip: deploy.obs_clip,
+    };
+    learner.stats = NormStats {
+        obs: deploy.obs_norm,
+        ret: scaler,
+    };
+    learner.collect = CollectConfig {
         gamma: 0.9,
         lambda: 0.95,
         ..CollectConfig::REFERENCE
     };
-    // Observation statistics stay those of the file (they are part of the
-    // deployed policy); the return scale keeps adapting.
-    trainer.norm = ObsNorm {
-        stats: deploy.obs_norm,
-        clip: deploy.obs_clip,
-    };
-    let mut stats = NormStats {
-        obs: deploy.obs_norm,
-        ret: scaler,
-    };
+    learner.track_obs = false;
     let mut rng = Pcg32::new(ADAPT_SEED, 1);
     let mut plant = SimPlant::new(wires, ROLLOUT as u32);
     let mut slot = EnvSlot::NEW;
@@ -185,83 +188,85 @@ pub fn run(
         violations: 0,
     };
     for u in 0..updates {
+        // π_old as the firmware deployed it, before the trainer touches it.
+        let old_fp = fingerprint(&learner.trainer.policy, &learner.trainer.norm);
         // One episode: the plant truncates after ROLLOUT steps.
-        let mut seen = stats;
         let mut ep_ret = f32::NAN;
-        if let Err(e) = collect(
-            &mut plant,
-            &mut slot,
-            &mut rng,
-            &trainer.policy,
-            &trainer.value,
-            &trainer.norm,
-            &stats.ret,
-            &mut seen,
-            &ccfg,
+        let result = learner.iterate(
             &mut rollout.batch,
             &mut rollout.gae,
-            &mut |ep| ep_ret = ep.ret,
-        ) {
-            defmt::error!("update {=u32}: rollout failed: {}", u, e);
-            continue;
-        }
-        stats.ret = seen.ret;
-
-        // π_old as the firmware deployed it, before the trainer touches it.
-        let old_fp = fingerprint(&trainer.policy, &trainer.norm);
-        out.updates += 1;
-        match trainer.update(&mut rollout.batch, cfg, &mut rng) {
-            Ok(rep) => {
-                // Independent check: the fingerprint proves the trainer's
-                // copy of π_old is the policy that collected the rollout;
-                // fixpo-check recomputes both policies in f64 at every raw
-                // observation of the rollout.
-                let (prev, prev_norm) = trainer.previous();
-                let fp_ok = fingerprint(prev, prev_norm) == old_fp;
-                let a = audit_deployed(
-                    Deployed {
-                        policy: prev,
-                        obs_norm: &prev_norm.stats,
-                        obs_clip: prev_norm.clip,
-                    },
-                    Deployed {
-                        policy: &trainer.policy,
-                        obs_norm: &trainer.norm.stats,
-                        obs_clip: trainer.norm.clip,
-                    },
-                    rollout.batch.iter().map(|t| &t.obs),
-                    cfg.eps_kl,
-                );
-                let indep = a.max_kl as f32;
-                let ok = fp_ok && a.passed();
-                if !ok {
-                    out.violations += 1;
-                }
-                defmt::info!(
-                    "update {=u32}: return {=f32} max_kl {=f32} eps_kl {=f32} beta {=f32} fixup_steps {=u32} backtrack_t {=f32} indep_max_kl {=f32} fingerprint_ok {=bool} primary_steps {=u32}",
-                    u,
-                    ep_ret,
-                    rep.max_kl,
-                    cfg.eps_kl,
-                    rep.beta,
-                    rep.fixup_grad_steps,
-                    rep.backtrack_t,
-                    indep,
-                    fp_ok,
-                    rep.primary_grad_steps
-                );
-                if !ok {
-                    defmt::error!(
-                        "update {=u32}: trust region check FAILED (max KL {=f32} > eps {=f32} or fingerprint mismatch)",
-                        u,
-                        indep,
-                        cfg.eps_kl
-                    );
-                }
+            cfg,
+            &mut rng,
+            &mut Serial,
+            |b, batch, gae, rng, merge| {
+                let seen = b.collect(&mut plant, &mut slot, rng, batch, gae, &mut |ep| {
+                    ep_ret = ep.ret;
+                })?;
+                merge(&seen);
+                Ok(())
+            },
+        );
+        let rep = match result {
+            Ok(rep) => rep,
+            Err(LearnError::Collect(e)) => {
+                defmt::error!("update {=u32}: rollout failed: {}", u, e);
+                continue;
             }
             // The trainer restored the policy, value and β: the deployed
             // policy is unchanged.
-            Err(e) => defmt::warn!("update {=u32}: refused ({}), policy kept", u, e),
+            Err(e) => {
+                out.updates += 1;
+                defmt::warn!("update {=u32}: refused ({}), policy kept", u, e);
+                continue;
+            }
+        };
+        out.updates += 1;
+        // Independent check: the fingerprint proves the trainer's copy of
+        // π_old is the policy that collected the rollout; fixpo-check
+        // recomputes both policies in f64 at every raw observation of the
+        // rollout.
+        let trainer = &learner.trainer;
+        let (prev, prev_norm) = trainer.previous();
+        let fp_ok = fingerprint(prev, prev_norm) == old_fp;
+        let a = audit_deployed(
+            Deployed {
+                policy: prev,
+                obs_norm: &prev_norm.stats,
+                obs_clip: prev_norm.clip,
+            },
+            Deployed {
+                policy: &trainer.policy,
+                obs_norm: &trainer.norm.stats,
+                obs_clip: trainer.norm.clip,
+            },
+            rollout.batch.iter().map(|t| &t.obs),
+            cfg.eps_kl,
+        );
+        let indep = a.max_kl as f32;
+        let ok = fp_ok && a.passed();
+        if !ok {
+            out.violations += 1;
+        }
+        defmt::info!(
+            "update {=u32}: return {=f32} max_kl {=f32} eps_kl {=f32} beta {=f32} fixup_steps {=u32} backtrack_t {=f32} indep_max_kl {=f32} fingerprint_ok {=bool} primary_steps {=u32}",
+            u,
+            ep_ret,
+            rep.max_kl,
+            cfg.eps_kl,
+            rep.beta,
+            rep.fixup_grad_steps,
+            rep.backtrack_t,
+            indep,
+            fp_ok,
+            rep.primary_grad_steps
+        );
+        if !ok {
+            defmt::error!(
+                "update {=u32}: trust region check FAILED (max KL {=f32} > eps {=f32} or fingerprint mismatch)",
+                u,
+                indep,
+                cfg.eps_kl
+            );
         }
     }
     out

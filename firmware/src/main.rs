@@ -272,10 +272,10 @@ mod app {
                 None => 0.0,
             };
             // The network moves into the trainer; boot data is dead now.
-            let trainer = &mut *mem.trainer;
-            trainer.policy = boot.actor.policy;
-            trainer.beta = 1.0;
-            adapt::set_scope(trainer, options.head);
+            let learner = &mut *mem.learner;
+            learner.trainer.policy = boot.actor.policy;
+            learner.trainer.beta = 1.0;
+            adapt::set_scope(&mut learner.trainer, options.head);
             let mut critic = None;
             if let Some(path) = options.critic_path {
                 let boot = mem.scratch.boot();
@@ -296,7 +296,7 @@ mod app {
             if critic.is_none() {
                 defmt::warn!("no critic: value function starts from scratch");
             }
-            let scaler = adapt::init_value(trainer, critic);
+            let scaler = adapt::init_value(&mut learner.trainer, critic);
 
             if let Some(n) = options.upd {
                 let name = options.updcfg.unwrap_or("full");
@@ -305,7 +305,7 @@ mod app {
                     hostio::exit(false)
                 };
                 defmt::info!("update bench: {=u32} updates, config {=str}", n, name);
-                let out = adapt::run(trainer, mem.scratch, &deploy, scaler, &wires, &cfg, n);
+                let out = adapt::run(learner, mem.scratch, &deploy, scaler, &wires, &cfg, n);
                 defmt::info!("update bench done: {=u32} updates", out.updates);
             }
             if let Some(n) = options.adapt {
@@ -314,12 +314,12 @@ mod app {
                     "adapt: {=u32} episodes of {=usize} steps, scope {}, eps_kl {=f32}",
                     n,
                     ROLLOUT,
-                    trainer.scope,
+                    learner.trainer.scope,
                     cfg.eps_kl
                 );
-                let out = adapt::run(trainer, mem.scratch, &deploy, scaler, &wires, &cfg, n);
+                let out = adapt::run(learner, mem.scratch, &deploy, scaler, &wires, &cfg, n);
                 let boot = mem.scratch.boot();
-                deploy.stage(&trainer.policy, &mut boot.actor);
+                deploy.stage(&learner.trainer.policy, &mut boot.actor);
                 let after = adapt::evaluate("after", &boot.actor, &wires);
                 defmt::info!(
                     "adapt done: {=u32} updates, {=u32} trust-region violations, mean return before {=f32} after {=f32}",

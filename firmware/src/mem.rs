@@ -1,12 +1,13 @@
 //! All the firmware's large memory, in statics (no heap), and the stack
 //! high-water mark.
 //!
-//! - [`Trainer`]: fixpo-core's trainer (policy, value, Adam moments and the
-//!   update's scratch), built in place by a `const fn`.
+//! - [`Learner`]: fixpo-core's learner (the trainer's policy, value, Adam
+//!   moments and the update's scratch, and the statistics rewards are
+//!   scaled by), built in place by a `const fn`.
 //! - [`Scratch`]: one region used in two phases. At boot it holds the
 //!   decoded [`Boot::actor`] and the bytes of a policy file read from the
 //!   host; during adaptation it holds the rollout ([`Rollout`]). The
-//!   deployed policy lives in the trainer between the phases, so the
+//!   deployed policy lives in the learner's trainer between the phases, so the
 //!   policy is never stored twice.
 
 use core::ptr::addr_of_mut;
@@ -14,8 +15,9 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use fixpo_core::PolicyKind;
 use fixpo_core::file::max_encoded_len;
-use fixpo_core::fixpo::{Trainer, Transition};
+use fixpo_core::fixpo::Transition;
 use fixpo_core::gae::GaeStep;
+use fixpo_core::learn::Learner;
 
 use crate::control::{ACT, HID, OBS, Policy};
 
@@ -91,8 +93,8 @@ impl Scratch {
 
 /// The statics, handed out once.
 pub struct Memory {
-    /// fixpo-core's trainer.
-    pub trainer: &'static mut Trainer<OBS, HID, ACT>,
+    /// fixpo-core's learner (trainer and statistics).
+    pub learner: &'static mut Learner<OBS, HID, ACT>,
     /// Boot data / rollout.
     pub scratch: &'static mut Scratch,
 }
@@ -104,7 +106,7 @@ pub struct Memory {
 pub fn take() -> Memory {
     // Every byte zero (.bss, not 53 KB of .data in flash); the adaptation
     // loop sets β_0 and the normalisation.
-    static mut TRAINER: Trainer<OBS, HID, ACT> = Trainer::zeroed(PolicyKind::Gaussian);
+    static mut LEARNER: Learner<OBS, HID, ACT> = Learner::zeroed(PolicyKind::Gaussian);
     static mut SCRATCH: Scratch = Scratch {
         rollout: Rollout {
             batch: [Transition::ZERO; ROLLOUT],
@@ -120,7 +122,7 @@ pub fn take() -> Memory {
     // references ever made to the two statics.
     unsafe {
         Memory {
-            trainer: &mut *addr_of_mut!(TRAINER),
+            learner: &mut *addr_of_mut!(LEARNER),
             scratch: &mut *addr_of_mut!(SCRATCH),
         }
     }

@@ -1,5 +1,5 @@
 //! The firmware under QEMU, end to end: train a Pendulum policy on the host
-//! with fixpo-core, write it with `fixpo_core::file::encode`, build the
+//! with fixpo-host's training loop, write it with `fixpo_core::file::encode`, build the
 //! firmware with the file in its flash region, boot it on QEMU's
 //! mps2-an386 (Cortex-M4F), decode its defmt output and check:
 //!
@@ -23,12 +23,11 @@ use std::process::Command;
 use fixpo_core::actor::Actor;
 use fixpo_core::envs::Pendulum;
 use fixpo_core::file;
-use fixpo_core::fixpo::{Config, Serial, Trainer, Transition};
-use fixpo_core::gae::GaeStep;
-use fixpo_core::norm::ObsNorm;
-use fixpo_core::rng::Pcg32;
-use fixpo_core::rollout::{CollectConfig, EnvSlot, NormStats, collect};
+use fixpo_core::fixpo::Config;
+use fixpo_core::rollout::CollectConfig;
 use fixpo_core::{Policy, PolicyKind};
+use fixpo_host::config::RunConfig;
+use fixpo_host::{Learner, Silent};
 
 /// Host training budget: deliberately short of convergence (Pendulum
 /// reaches −200 at ~25k steps with these settings), so the flashed policy
@@ -50,14 +49,30 @@ struct Trained {
     critic: Actor<3, 32, 1>,
 }
 
-/// fixpo-core's serial training loop (as in fixpo-core/tests/common).
+/// The host's training loop ([`fixpo_host::Learner`]) on Pendulum.
 fn train() -> Trained {
-    let ccfg = CollectConfig {
+    let mut cfg = RunConfig::reference("pendulum");
+    cfg.seed = std::env::var("FIXPO_QEMU_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SEED);
+    cfg.total_steps = std::env::var("FIXPO_QEMU_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(TRAIN_STEPS as u64);
+    cfg.hidden = 32;
+    cfg.num_envs = 8;
+    cfg.steps_per_env = 256;
+    cfg.lr_decay = false;
+    cfg.log_std_init = 0.0;
+    cfg.eval_every = 0;
+    cfg.eval_episodes = 1;
+    cfg.collect = CollectConfig {
         gamma: 0.9,
         lambda: 0.95,
         ..CollectConfig::REFERENCE
     };
-    let cfg = Config {
+    cfg.update = Config {
         epochs: 10,
         minibatch: 64,
         fixup_minibatch: 2048,
@@ -69,60 +84,15 @@ fn train() -> Trained {
         norm_adv: true,
         ..Config::REFERENCE
     };
-    let (envs, steps) = (8, 256);
-    let mut rng = Pcg32::seed_from_u64(SEED);
-    let mut tr: Box<Trainer<3, 32, 1>> = Box::new(Trainer::zero(PolicyKind::Gaussian, 1.0));
-    tr.init(&mut rng, 0.0, 1.0);
-    let mut env: Vec<Pendulum> = (0..envs).map(|_| Pendulum::new()).collect();
-    let mut slots = vec![EnvSlot::<3>::NEW; envs];
-    let mut rngs: Vec<Pcg32> = (0..envs).map(|i| Pcg32::new(SEED, 1 + i as u64)).collect();
-    let mut stats = NormStats::<3>::default();
-    let mut batch = vec![Transition::<3, 1>::ZERO; envs * steps];
-    let mut gae = vec![GaeStep::default(); envs * steps];
-    let mut done = 0;
-    while done < TRAIN_STEPS {
-        let mut seen = stats;
-        for e in 0..envs {
-            let r = e * steps..(e + 1) * steps;
-            collect(
-                &mut env[e],
-                &mut slots[e],
-                &mut rngs[e],
-                &tr.policy,
-                &tr.value,
-                &tr.norm,
-                &stats.ret,
-                &mut seen,
-                &ccfg,
-                &mut batch[r.clone()],
-                &mut gae[r],
-                &mut |_| {},
-            )
-            .expect("collect");
-        }
-        stats = seen;
-        done += envs * steps;
-        let next = ObsNorm {
-            stats: stats.obs,
-            ..tr.norm
-        };
-        let rep = tr
-            .update_with_norm(&mut batch, &cfg, &next, &mut rng, &mut Serial)
-            .expect("update");
-        assert!(rep.max_kl <= cfg.eps_kl);
-    }
-    let actor = Actor {
-        policy: tr.policy,
-        obs_norm: tr.norm.stats,
-        obs_clip: tr.norm.clip,
-        action_low: [-2.0],
-        action_high: [2.0],
-    };
+    let mut learner = Learner::<_, 3, 32, 1>::new(Pendulum::new, cfg).expect("configuration");
+    let s = learner.run(&mut Silent).expect("training");
+    assert_eq!(s.kl_violations, 0);
+    let actor = learner.actor();
     // The critic file: same format and shape; the mean network is V, the
     // log-std carries ln σ_R (the return scale V's targets were divided by).
     let mut critic_policy = Policy::<3, 32, 1>::zero(PolicyKind::Gaussian);
-    critic_policy.net = tr.value;
-    critic_policy.log_std = [0.5 * (stats.ret.stats.var[0] + 1e-8).ln()];
+    critic_policy.net = learner.trainer().value;
+    critic_policy.log_std = [0.5 * (learner.stats().ret.stats.var[0] + 1e-8).ln()];
     let critic = Actor {
         policy: critic_policy,
         ..actor
