@@ -73,3 +73,17 @@ fn a_user_environment_trains_into_a_file_the_cli_and_firmware_accept() {
     let a = actor.act(&[1.0, 0.0, 0.0]);
     assert!(a[0].is_finite() && (-2.0..=2.0).contains(&a[0]));
 }
+
+/// Runs the `fixpo` binary, checks that it succeeds and parses its JSON.
+fn fixpo(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_fixpo"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
