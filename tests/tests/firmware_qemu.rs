@@ -54,14 +54,8 @@ struct Trained {
 /// The host's training loop ([`fixpo_host::Learner`]) on Pendulum.
 fn train() -> Trained {
     let mut cfg = RunConfig::reference("pendulum");
-    cfg.seed = std::env::var("FIXPO_QEMU_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(SEED);
-    cfg.total_steps = std::env::var("FIXPO_QEMU_STEPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(TRAIN_STEPS as u64);
+    cfg.seed = SEED;
+    cfg.total_steps = TRAIN_STEPS as u64;
     cfg.hidden = 32;
     cfg.num_envs = 8;
     cfg.steps_per_env = 256;
