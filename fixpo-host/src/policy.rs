@@ -322,8 +322,9 @@ pub fn eval_file(
                 HostError::bad(
                     "policy",
                     format!(
-                        "`{}` has hidden size {hid}; this build runs 32, 64 and 128",
-                        self.path.display()
+                        "`{}` has hidden size {hid}; this build runs {}",
+                        self.path.display(),
+                        tasks::hidden_names()
                     ),
                 )
             })?;

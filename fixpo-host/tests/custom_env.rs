@@ -22,35 +22,10 @@ fn a_user_environment_trains_into_a_file_the_cli_and_firmware_accept() {
             .contains("env = \"servo\"")
     );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_fixpo"))
-        .args([
-            "eval",
-            policy.to_str().unwrap(),
-            "--env",
-            "pendulum",
-            "--episodes",
-            "2",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = policy.to_str().unwrap();
+    let report = fixpo(&["eval", file, "--env", "pendulum", "--episodes", "2"]);
     assert_eq!(report["env"], "pendulum");
-
-    let out = Command::new(env!("CARGO_BIN_EXE_fixpo"))
-        .args(["inspect", "--json", policy.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let info = fixpo(&["inspect", "--json", file]);
     assert_eq!(
         (
             info["obs"].as_u64(),
