@@ -410,8 +410,10 @@ fn policy_and_env(path: &Path, env: Option<String>) -> Result<(PathBuf, String, 
     };
     let cfg_path = dir.join(CONFIG_FILE);
     let cfg = match std::fs::read_to_string(&cfg_path) {
+        // A user environment's run names its own task: read the settings
+        // without looking the task up.
         Ok(text) => Some(
-            RunConfig::from_toml(&text)
+            RunConfig::parse_toml(&text)
                 .with_context(|| format!("cannot read {}", cfg_path.display()))?,
         ),
         Err(_) => None,
@@ -423,6 +425,13 @@ fn policy_and_env(path: &Path, env: Option<String>) -> Result<(PathBuf, String, 
         }
         (Some(env), _) => Ok((file, env, Vec::new())),
         (None, Some(cfg)) => {
+            if fixpo_host::tasks::task_info(&cfg.env).is_err() {
+                bail!(
+                    "`{}` was trained on `{}`, which is not a built-in task: pass --env NAME (a task of the same shape)",
+                    path.display(),
+                    cfg.env
+                );
+            }
             let options = cfg.env_option_pairs();
             Ok((file, cfg.env, options))
         }

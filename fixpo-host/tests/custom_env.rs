@@ -26,6 +26,17 @@ fn a_user_environment_trains_into_a_file_the_cli_and_firmware_accept() {
     let report = fixpo(&["eval", file, "--env", "pendulum", "--episodes", "2"]);
     assert_eq!(report["env"], "pendulum");
     let info = fixpo(&["inspect", "--json", file]);
+    // Without --env the run's own task is not built in: a one-line error.
+    let out = Command::new(env!("CARGO_BIN_EXE_fixpo"))
+        .args(["eval", file])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("servo") && err.contains("--env"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert_eq!(
         (
             info["obs"].as_u64(),
