@@ -5,14 +5,19 @@
 use crate::optim::AdamConfig;
 
 /// Which policy-optimisation rule the update applies.
+///
+/// [`Algo::name`] is the name on the command line; with the `serde`
+/// feature it is also the serialised name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 #[non_exhaustive]
 pub enum Algo {
     /// FixPO: primary phase + fixup phase; the trust region is guaranteed.
     Fixpo,
     /// FixPO's primary phase alone (the paper's ablation).
+    #[cfg_attr(feature = "serde", serde(rename = "fixpo-nofixup"))]
     FixpoNoFixup,
     /// PPO with the clipped surrogate objective.
     PpoClip,
@@ -21,38 +26,61 @@ pub enum Algo {
 }
 
 impl Algo {
+    /// Every variant, for parsing and listing.
+    pub const ALL: [Self; 4] = [
+        Self::Fixpo,
+        Self::FixpoNoFixup,
+        Self::PpoClip,
+        Self::KlPenalty,
+    ];
+
     /// The name used on the command line and in files.
     pub const fn name(self) -> &'static str {
         match self {
-            Algo::Fixpo => "fixpo",
-            Algo::FixpoNoFixup => "fixpo-nofixup",
-            Algo::PpoClip => "ppo-clip",
-            Algo::KlPenalty => "kl-penalty",
+            Self::Fixpo => "fixpo",
+            Self::FixpoNoFixup => "fixpo-nofixup",
+            Self::PpoClip => "ppo-clip",
+            Self::KlPenalty => "kl-penalty",
         }
     }
 
     /// Parses [`Algo::name`].
     pub fn from_name(s: &str) -> Option<Self> {
-        [
-            Algo::Fixpo,
-            Algo::FixpoNoFixup,
-            Algo::PpoClip,
-            Algo::KlPenalty,
-        ]
-        .into_iter()
-        .find(|a| a.name() == s)
+        Self::ALL.into_iter().find(|a| a.name() == s)
     }
 }
 
 /// When the fixup phase runs.
+///
+/// [`FixupSchedule::name`] is the name on the command line; with the
+/// `serde` feature it is also the serialised name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum FixupSchedule {
     /// After every primary epoch (the reference default).
     EveryEpoch,
     /// Once, after the last primary epoch.
     End,
+}
+
+impl FixupSchedule {
+    /// Every variant, for parsing and listing.
+    pub const ALL: [Self; 2] = [Self::EveryEpoch, Self::End];
+
+    /// The name used on the command line and in files.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::EveryEpoch => "every-epoch",
+            Self::End => "end",
+        }
+    }
+
+    /// Parses [`FixupSchedule::name`].
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == s)
+    }
 }
 
 /// Hyperparameters of one update. [`Config::REFERENCE`] holds the paper's
