@@ -2,7 +2,7 @@
 //! distribution, plus a state-independent log-std for Gaussian policies.
 
 use crate::dist::{self, PolicyKind};
-use crate::mlp::{Mlp, MlpCache};
+use crate::mlp::Mlp;
 use crate::params::Params;
 use rand_core::RngCore;
 
@@ -20,9 +20,6 @@ pub struct Policy<const O: usize, const H: usize, const A: usize> {
 
 /// The value function: an MLP `O → 1`.
 pub type Value<const O: usize, const H: usize> = Mlp<O, H, 1>;
-
-/// The reference shape for MuJoCo tasks: 64×64 hidden units.
-pub type Policy64<const O: usize, const A: usize> = Policy<O, 64, A>;
 
 impl<const O: usize, const H: usize, const A: usize> Policy<O, H, A> {
     /// Number of trainable numbers (network and log-std).
@@ -51,12 +48,6 @@ impl<const O: usize, const H: usize, const A: usize> Policy<O, H, A> {
     #[inline]
     pub fn output(&self, obs: &[f32; O]) -> [f32; A] {
         self.net.predict(obs)
-    }
-
-    /// Like [`Policy::output`], keeping activations for a backward pass.
-    #[inline]
-    pub fn output_cached(&self, obs: &[f32; O], cache: &mut MlpCache<O, H>) -> [f32; A] {
-        self.net.forward(obs, cache)
     }
 
     /// Samples an action at a normalised observation; returns the action
