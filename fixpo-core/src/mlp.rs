@@ -408,7 +408,7 @@ fn outer_acc_block<const N: usize, const M: usize>(
     }
 }
 
-/// `out[s] = dot(w, d[s])` for the first `n` samples, bit for bit as
+/// `out[s] = dot(w, d[s])` for every sample of the block, bit for bit as
 /// [`dot`] (eight interleaved partial sums, then the same tree), with each
 /// chunk of `w` loaded once for all samples.
 #[inline(always)]

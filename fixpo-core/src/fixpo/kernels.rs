@@ -130,9 +130,16 @@ pub struct Serial;
 
 impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for Serial {}
 
-/// The primary-phase loss of one sample and its gradient (see the module
-/// docs for the loss): `L_i = surrogate_i + β·KL_i + c_vf·value_i − c_ent·H_i`,
-/// every term divided by `n`.
+/// Accumulates into `gp`/`gv` the gradient of the primary-phase loss
+/// `(1/n)·Σ_i L_i` over the samples `i` of `mb`, and returns their
+/// statistics, with `L_i = surrogate_i + β·KL_i + c_vf·value_i − c_ent·H_i`:
+/// - `surrogate_i = −r_i·Â_i` with the ratio r_i = π(a_i|s_i)/π_old(a_i|s_i)
+///   and Â_i the (optionally normalised) advantage; for PPO-clip, the
+///   clipped `−min(r_i·Â_i, clip(r_i, 1 ± ε_clip)·Â_i)` instead;
+/// - `KL_i = D_KL(π_old(·|s_i) ‖ π(·|s_i))` (β is 0 for PPO-clip);
+/// - `value_i = (V(s_i) − R_i)²`, or with value clipping the larger of that
+///   and the same with V clipped to V_old ± `vf_clip`;
+/// - `H_i` is π's entropy at s_i.
 ///
 /// `K` supplies the blocked passes' inner loops ([`Portable`] is the
 /// reference; every implementation gives the same bits).
