@@ -76,14 +76,16 @@ impl<const O: usize, const H: usize, const A: usize> Policy<O, H, A> {
     }
 }
 
+/// The network's slices, then the log-std.
 impl<const O: usize, const H: usize, const A: usize> Params for Policy<O, H, A> {
-    const SLICES: usize = 7;
+    const SLICES: usize = Mlp::<O, H, A>::SLICES + 1;
     const LEN: usize = Self::PARAMS;
 
     fn slice(&self, k: usize) -> &[f32] {
-        if k < 6 {
+        let net = Mlp::<O, H, A>::SLICES;
+        if k < net {
             self.net.slice(k)
-        } else if k == 6 {
+        } else if k == net {
             &self.log_std
         } else {
             &[]
@@ -91,9 +93,10 @@ impl<const O: usize, const H: usize, const A: usize> Params for Policy<O, H, A> 
     }
 
     fn slice_mut(&mut self, k: usize) -> &mut [f32] {
-        if k < 6 {
+        let net = Mlp::<O, H, A>::SLICES;
+        if k < net {
             self.net.slice_mut(k)
-        } else if k == 6 {
+        } else if k == net {
             &mut self.log_std
         } else {
             &mut []

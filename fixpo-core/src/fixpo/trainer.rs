@@ -6,6 +6,7 @@ use super::fixup::Check;
 use super::kernels::{Backend, Coeffs, Serial};
 use super::{Algo, Config, FixupSchedule, Transition, UpdateError, UpdateReport};
 use crate::dist::PolicyKind;
+use crate::mlp::Mlp;
 use crate::norm::ObsNorm;
 use crate::optim::{Adam, ScalarAdam, clip_global_norm};
 use crate::params::Params;
@@ -369,8 +370,10 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
             self.grad_value.fill_zero();
         }
         if self.scope == TrainScope::Head {
-            for k in 0..4 {
-                self.grad_policy.slice_mut(k).fill(0.0);
+            for k in Mlp::<O, H, A>::HIDDEN_SLICES {
+                self.grad_policy.net.slice_mut(k).fill(0.0);
+            }
+            for k in Value::<O, H>::HIDDEN_SLICES {
                 self.grad_value.slice_mut(k).fill(0.0);
             }
         }
@@ -431,7 +434,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
 pub(super) fn carry_over_learned<const O: usize, const H: usize, const M: usize>(
     from: &ObsNorm<O>,
     to: &ObsNorm<O>,
-    net: &mut crate::mlp::Mlp<O, H, M>,
+    net: &mut Mlp<O, H, M>,
 ) {
     if from.stats.count > 0.0 && to.stats.count > 0.0 {
         from.carry_over(to, net);
@@ -447,4 +450,47 @@ fn adv_moments<const O: usize, const A: usize>(mb: &[Transition<O, A>]) -> (f32,
         .sum::<f32>()
         / n;
     (mean, 1.0 / (libm::sqrtf(var) + 1e-8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Pcg32, normal};
+
+    /// A head-only update moves the output layers (and the log-std) and
+    /// leaves every hidden-layer number of both networks bit for bit.
+    #[test]
+    fn head_scope_trains_only_the_output_layers() {
+        let mut rng = Pcg32::seed_from_u64(5);
+        let mut t = Trainer::<3, 8, 1>::zero(PolicyKind::Gaussian, 1.0);
+        t.init(&mut rng, -0.5, 1.0);
+        t.scope = TrainScope::Head;
+        let mut batch = [Transition::<3, 1>::ZERO; 64];
+        for tr in batch.iter_mut() {
+            tr.obs = core::array::from_fn(|_| normal(&mut rng));
+            tr.action = [normal(&mut rng)];
+            tr.advantage = normal(&mut rng);
+            tr.value = normal(&mut rng);
+            tr.ret = tr.value + tr.advantage;
+        }
+        let cfg = Config {
+            epochs: 2,
+            minibatch: 16,
+            fixup_minibatch: 32,
+            ..Config::REFERENCE
+        };
+        let (policy0, value0) = (t.policy, t.value);
+        let rep = t.update(&mut batch, &cfg, &mut rng).expect("update");
+        assert!(rep.primary_grad_steps > 0 && !rep.reverted);
+        for k in Mlp::<3, 8, 1>::HIDDEN_SLICES {
+            assert_eq!(
+                t.policy.net.slice(k),
+                policy0.net.slice(k),
+                "policy slice {k}"
+            );
+            assert_eq!(t.value.slice(k), value0.slice(k), "value slice {k}");
+        }
+        assert_ne!(t.policy.net.w3, policy0.net.w3);
+        assert_ne!(t.value.w3, value0.w3);
+    }
 }
