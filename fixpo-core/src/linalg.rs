@@ -32,6 +32,17 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
+/// `x` clamped to `[lo, hi]`: bit for bit `x.clamp(lo, hi)` whenever
+/// `lo ≤ hi`, and without its panic otherwise (a NaN bound clamps nothing
+/// on its side; with `lo > hi` the result is `lo` or `hi`). A NaN `x` stays
+/// NaN. For bounds that are not checked beforehand.
+#[inline(always)]
+pub(crate) fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
+    // The same two steps as `f32::clamp`, less its `lo ≤ hi` assertion.
+    let x = if x < lo { lo } else { x };
+    if x > hi { hi } else { x }
+}
+
 /// tanh of every element, in place.
 ///
 /// Written with plain IEEE-754 arithmetic (no `libm`, no branches) so that
@@ -77,6 +88,41 @@ pub fn tanh(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `clamp` is `f32::clamp`, bit for bit, wherever that does not panic,
+    /// and returns something wherever it would.
+    #[test]
+    fn clamp_is_f32_clamp_without_the_panic() {
+        let xs = [
+            0.0f32,
+            -0.0,
+            1.5,
+            -1.5,
+            3.0,
+            -3.0,
+            1e30,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MIN_POSITIVE / 8.0,
+        ];
+        for lo in xs {
+            for hi in xs {
+                for x in xs {
+                    let ours = clamp(x, lo, hi);
+                    if lo <= hi {
+                        assert_eq!(
+                            ours.to_bits(),
+                            x.clamp(lo, hi).to_bits(),
+                            "{x} in [{lo}, {hi}]"
+                        );
+                    } else if !lo.is_nan() && !hi.is_nan() {
+                        assert!(ours == lo || ours == hi || ours.is_nan());
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn dot_matches_f64_reference() {

@@ -408,7 +408,7 @@ fn outer_acc_block<const N: usize, const M: usize>(
     }
 }
 
-/// `out[s] = dot(w, d[s])` for the first `n` samples, bit for bit as
+/// `out[s] = dot(w, d[s])` for every sample of the block, bit for bit as
 /// [`dot`] (eight interleaved partial sums, then the same tree), with each
 /// chunk of `w` loaded once for all samples.
 #[inline(always)]
@@ -433,6 +433,20 @@ fn dot_block<const M: usize>(w: &[f32; M], d: &[[f32; M]; BLOCK]) -> [f32; BLOCK
     })
 }
 
+/// Slices of the output layer (`w3`, `b3`): the last ones in [`Params`]
+/// order, after every hidden layer's weights and biases.
+const OUTPUT_SLICES: usize = 2;
+
+impl<const I: usize, const H: usize, const O: usize> Mlp<I, H, O> {
+    /// The [`Params`] slices of the hidden layers (`w1, b1, w2, b2`), taken
+    /// from the slice layout below: every slice but the output layer's.
+    /// What a head-only update ([`crate::fixpo::TrainScope::Head`]) leaves
+    /// alone.
+    pub(crate) const HIDDEN_SLICES: core::ops::Range<usize> =
+        0..<Self as Params>::SLICES - OUTPUT_SLICES;
+}
+
+/// The one definition of the parameter layout: slice `k` in order.
 impl<const I: usize, const H: usize, const O: usize> Params for Mlp<I, H, O> {
     const SLICES: usize = 6;
     const LEN: usize = Self::PARAMS;
@@ -671,6 +685,19 @@ mod tests {
                 assert!((d - want).abs() < 1e-4, "{c},{k}: {d}");
             }
         }
+    }
+
+    /// The hidden slices are exactly the hidden layers, and the output
+    /// layer's slices are the last ones.
+    #[test]
+    fn hidden_slices_are_the_hidden_layers() {
+        let n = net(4);
+        let hidden: usize = Net::HIDDEN_SLICES.map(|k| n.slice(k).len()).sum();
+        assert_eq!(hidden, 3 * 8 + 8 + 8 * 8 + 8);
+        let first_out = Net::HIDDEN_SLICES.end;
+        assert_eq!(n.slice(first_out).as_ptr(), n.w3.as_flattened().as_ptr());
+        assert_eq!(n.slice(first_out + 1).as_ptr(), n.b3.as_ptr());
+        assert_eq!(first_out + 2, Net::SLICES);
     }
 
     #[test]

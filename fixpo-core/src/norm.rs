@@ -72,12 +72,14 @@ impl<const N: usize> RunningMeanStd<N> {
         self.count = n;
     }
 
-    /// `clip((x − mean)/√(var + 1e-8), ±clip)`.
+    /// `clip((x − mean)/√(var + 1e-8), ±clip)`. Never panics: a NaN or
+    /// negative `clip` gives some value instead (callers that take `clip`
+    /// from outside check it, as [`crate::actor::Actor::new`] does).
     #[inline]
     pub fn normalize(&self, x: &[f32; N], clip: f32) -> [f32; N] {
         core::array::from_fn(|i| {
             let z = (x[i] - self.mean[i]) / libm::sqrtf(self.var[i] + 1e-8);
-            z.clamp(-clip, clip)
+            crate::linalg::clamp(z, -clip, clip)
         })
     }
 }

@@ -2,7 +2,7 @@
 //! distribution, plus a state-independent log-std for Gaussian policies.
 
 use crate::dist::{self, PolicyKind};
-use crate::mlp::{Mlp, MlpCache};
+use crate::mlp::Mlp;
 use crate::params::Params;
 use rand_core::RngCore;
 
@@ -20,9 +20,6 @@ pub struct Policy<const O: usize, const H: usize, const A: usize> {
 
 /// The value function: an MLP `O → 1`.
 pub type Value<const O: usize, const H: usize> = Mlp<O, H, 1>;
-
-/// The reference shape for MuJoCo tasks: 64×64 hidden units.
-pub type Policy64<const O: usize, const A: usize> = Policy<O, 64, A>;
 
 impl<const O: usize, const H: usize, const A: usize> Policy<O, H, A> {
     /// Number of trainable numbers (network and log-std).
@@ -53,12 +50,6 @@ impl<const O: usize, const H: usize, const A: usize> Policy<O, H, A> {
         self.net.predict(obs)
     }
 
-    /// Like [`Policy::output`], keeping activations for a backward pass.
-    #[inline]
-    pub fn output_cached(&self, obs: &[f32; O], cache: &mut MlpCache<O, H>) -> [f32; A] {
-        self.net.forward(obs, cache)
-    }
-
     /// Samples an action at a normalised observation; returns the action
     /// (one-hot for categorical policies) and its log-probability.
     pub fn sample<R: RngCore + ?Sized>(&self, obs: &[f32; O], rng: &mut R) -> ([f32; A], f32) {
@@ -85,14 +76,16 @@ impl<const O: usize, const H: usize, const A: usize> Policy<O, H, A> {
     }
 }
 
+/// The network's slices, then the log-std.
 impl<const O: usize, const H: usize, const A: usize> Params for Policy<O, H, A> {
-    const SLICES: usize = 7;
+    const SLICES: usize = Mlp::<O, H, A>::SLICES + 1;
     const LEN: usize = Self::PARAMS;
 
     fn slice(&self, k: usize) -> &[f32] {
-        if k < 6 {
+        let net = Mlp::<O, H, A>::SLICES;
+        if k < net {
             self.net.slice(k)
-        } else if k == 6 {
+        } else if k == net {
             &self.log_std
         } else {
             &[]
@@ -100,9 +93,10 @@ impl<const O: usize, const H: usize, const A: usize> Params for Policy<O, H, A> 
     }
 
     fn slice_mut(&mut self, k: usize) -> &mut [f32] {
-        if k < 6 {
+        let net = Mlp::<O, H, A>::SLICES;
+        if k < net {
             self.net.slice_mut(k)
-        } else if k == 6 {
+        } else if k == net {
             &mut self.log_std
         } else {
             &mut []

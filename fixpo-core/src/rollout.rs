@@ -54,6 +54,9 @@ pub struct Episode {
 
 /// How rewards are normalised by σ_R, the running standard deviation of
 /// the discounted return.
+///
+/// [`RewardNorm::name`] is the name in configuration files; with the
+/// `serde` feature it is also the serialised name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

@@ -28,7 +28,7 @@ use crate::mlp::Mlp;
 /// Unit roundoff of f32 (2⁻²⁴).
 pub const U: f64 = 5.960_464_477_539_063e-8;
 
-/// Bound on |exact tanh(x) − [`crate::linalg::tanh`](x)| over every f32 x
+/// Bound on |exact tanh(x) − [`crate::linalg::tanh`]\(x)| over every f32 x
 /// (measured below 2e-7; `linalg`'s tests hold it to half of this).
 pub const TANH_ERR: f64 = 4e-7;
 

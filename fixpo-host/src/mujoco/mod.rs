@@ -41,7 +41,7 @@
 //!
 //! MuJoCo prints its warnings (e.g. an unstable simulation that it resets)
 //! to stdout and appends them to `MUJOCO_LOG.TXT`; installing a log handler
-//! needs `unsafe`, which this crate forbids. The one warning every run of a
+//! needs `unsafe`, which this crate denies. The one warning every run of a
 //! Gymnasium model would print (`half_cheetah.xml`'s deprecated compiler
 //! attribute `settotalmass`) is avoided by applying that attribute through
 //! the model-editing API instead, which compiles the same model.

@@ -1,0 +1,132 @@
+//! Writing a policy file ([`encode`]): the body through postcard's
+//! serializer, then its CRC-32.
+
+use serde::ser::{SerializeSeq, SerializeTuple};
+use serde::{Serialize, Serializer};
+
+use super::layout::{Preamble, Rule, Shape, check_bounds, check_count, kind_byte, param_count};
+use super::{CRC_LEN, FileError, MAGIC, Result, VERSION, checksum, max_encoded_len};
+use crate::actor::Actor;
+use crate::params::Params;
+use crate::policy::Policy;
+
+/// Writes `actor` as a policy file into `buf`; returns the number of bytes
+/// written, [`max_encoded_len`]`(O, H, A)`.
+///
+/// # Errors
+/// - [`FileError::BufferTooSmall`] when `buf` is shorter than
+///   [`max_encoded_len`]`(O, H, A)`;
+/// - [`FileError::NonFiniteValue`] or [`FileError::InvalidValue`] when the
+///   actor holds a value [`decode`](super::decode) would refuse, so a file
+///   that was written always loads. `buf` may then have been partly
+///   written.
+///
+/// Dimensions of zero, above `u16::MAX`, or with more than `u32::MAX`
+/// parameters are refused at compile time.
+pub fn encode<const O: usize, const H: usize, const A: usize>(
+    actor: &Actor<O, H, A>,
+    buf: &mut [u8],
+) -> Result<usize> {
+    const {
+        assert!(O >= 1 && O <= u16::MAX as usize, "OBS must be in 1..=65535");
+        assert!(H >= 1 && H <= u16::MAX as usize, "HID must be in 1..=65535");
+        assert!(A >= 1 && A <= u16::MAX as usize, "ACT must be in 1..=65535");
+        assert!(
+            matches!(param_count(O, H, A), Some(n) if n == Policy::<O, H, A>::PARAMS),
+            "the file's parameter count must equal Policy::PARAMS"
+        );
+        assert!(Policy::<O, H, A>::PARAMS <= u32::MAX as usize);
+    }
+    check_actor(actor)?;
+    let len = max_encoded_len(O, H, A);
+    if buf.len() < len {
+        return Err(FileError::BufferTooSmall);
+    }
+    let (body, crc) = buf[..len].split_at_mut(len - CRC_LEN);
+    let mut ser = postcard::Serializer {
+        output: postcard::ser_flavors::Slice::new(body),
+    };
+    write_body(actor, &mut ser).map_err(|_| FileError::BufferTooSmall)?;
+    let written = postcard::ser_flavors::Flavor::finalize(ser.output)
+        .map_err(|_| FileError::Malformed)?
+        .len();
+    if written != len - CRC_LEN {
+        // Unreachable while `file_len` matches the encoding below.
+        return Err(FileError::Malformed);
+    }
+    crc.copy_from_slice(&checksum(body).to_le_bytes());
+    Ok(len)
+}
+
+/// The value checks of the reader, in the same order, on an actor about to
+/// be written.
+fn check_actor<const O: usize, const H: usize, const A: usize>(a: &Actor<O, H, A>) -> Result<()> {
+    Rule::Positive.check(a.obs_clip)?;
+    Rule::Finite.check_all(&a.obs_norm.mean)?;
+    Rule::NonNegative.check_all(&a.obs_norm.var)?;
+    check_count(a.obs_norm.count)?;
+    Rule::Finite.check_all(&a.action_low)?;
+    Rule::Finite.check_all(&a.action_high)?;
+    for (&l, &h) in a.action_low.iter().zip(&a.action_high) {
+        check_bounds(l, h)?;
+    }
+    (0..Policy::<O, H, A>::SLICES).try_for_each(|k| Rule::Finite.check_all(a.policy.slice(k)))
+}
+
+/// A slice of `f32` written as a postcard sequence (length, then elements).
+struct SeqOut<'a>(&'a [f32]);
+
+impl Serialize for SeqOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for x in self.0 {
+            seq.serialize_element(x)?;
+        }
+        seq.end()
+    }
+}
+
+/// All parameters, in slice order, as one postcard tuple (no length).
+struct ParamsOut<'a, P>(&'a P);
+
+impl<P: Params> Serialize for ParamsOut<'_, P> {
+    fn serialize<S: Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
+        let mut t = s.serialize_tuple(P::LEN)?;
+        for k in 0..P::SLICES {
+            for x in self.0.slice(k) {
+                t.serialize_element(x)?;
+            }
+        }
+        t.end()
+    }
+}
+
+fn write_body<const O: usize, const H: usize, const A: usize, F: postcard::ser_flavors::Flavor>(
+    a: &Actor<O, H, A>,
+    ser: &mut postcard::Serializer<F>,
+) -> postcard::Result<()> {
+    // Dimensions fit a u16 (checked at compile time in `encode`).
+    let dim = |n: usize| u16::try_from(n).unwrap_or(u16::MAX);
+    Preamble {
+        magic: MAGIC,
+        version: VERSION,
+    }
+    .serialize(&mut *ser)?;
+    Shape {
+        kind: kind_byte(a.policy.kind),
+        obs: dim(O),
+        hid: dim(H),
+        act: dim(A),
+        obs_clip: a.obs_clip,
+    }
+    .serialize(&mut *ser)?;
+    SeqOut(&a.obs_norm.mean).serialize(&mut *ser)?;
+    SeqOut(&a.obs_norm.var).serialize(&mut *ser)?;
+    a.obs_norm.count.serialize(&mut *ser)?;
+    SeqOut(&a.action_low).serialize(&mut *ser)?;
+    SeqOut(&a.action_high).serialize(&mut *ser)?;
+    u32::try_from(Policy::<O, H, A>::PARAMS)
+        .unwrap_or(u32::MAX)
+        .serialize(&mut *ser)?;
+    ParamsOut(&a.policy).serialize(&mut *ser)
+}

@@ -1,0 +1,496 @@
+//! The [`Trainer`]: the state an update trains, and the update itself —
+//! the primary phase's epochs of minibatch steps, gradient clipping, Adam
+//! and the β controller. The fixup phase is in `fixup.rs`.
+
+use super::fixup::Check;
+use super::kernels::{Backend, Coeffs, Serial};
+use super::{Algo, Config, FixupSchedule, Transition, UpdateError, UpdateReport};
+use crate::dist::PolicyKind;
+use crate::mlp::Mlp;
+use crate::norm::ObsNorm;
+use crate::optim::{Adam, ScalarAdam, clip_global_norm};
+use crate::params::Params;
+use crate::policy::{Policy, Value};
+use crate::rng;
+use crate::trust::{self, InputBound};
+use rand_core::RngCore;
+
+/// Everything an update trains and the scratch space it needs, in one
+/// fixed-size value (place it in a `static` on a microcontroller).
+#[derive(Clone, Debug)]
+pub struct Trainer<const O: usize, const H: usize, const A: usize> {
+    /// The policy π.
+    pub policy: Policy<O, H, A>,
+    /// The value function V.
+    pub value: Value<O, H>,
+    /// The observation normalisation π and V act with: part of the
+    /// deployed policy.
+    pub norm: ObsNorm<O>,
+    /// Adam state of the policy.
+    pub policy_opt: Adam<Policy<O, H, A>>,
+    /// Adam state of the value function.
+    pub value_opt: Adam<Value<O, H>>,
+    /// The KL penalty weight β.
+    pub beta: f32,
+    /// Adam state of the β controller.
+    pub beta_opt: ScalarAdam,
+    /// Which parameters the update may change.
+    pub scope: TrainScope,
+    // Scratch: π_old with its normalisation, V_old, gradients (the policy
+    // gradient buffer also holds the candidate while backtracking, when no
+    // gradient is live).
+    pub(super) old_policy: Policy<O, H, A>,
+    pub(super) old_norm: ObsNorm<O>,
+    pub(super) old_value: Value<O, H>,
+    pub(super) grad_policy: Policy<O, H, A>,
+    pub(super) grad_value: Value<O, H>,
+}
+
+/// Which parameters an update trains.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum TrainScope {
+    /// Every policy and value parameter.
+    All,
+    /// Only the policy's output layer and log-std, and the value's output
+    /// layer (cheaper fine-tuning on a device).
+    Head,
+}
+
+/// Range the Gaussian log-std is kept in after every step, so that
+/// e^{±2·ln σ} stays far inside f32 (σ from 2e-9 to 148).
+pub const LOG_STD_RANGE: (f32, f32) = (-20.0, 5.0);
+
+impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
+    /// An all-zero trainer of the given kind with β = `beta0` and no
+    /// normalisation statistics ([`ObsNorm::NEW`]); call [`Trainer::init`]
+    /// or load parameters before training. `const`, so it can initialise a
+    /// `static` without touching the stack.
+    pub const fn zero(kind: PolicyKind, beta0: f32) -> Self {
+        Self {
+            norm: ObsNorm::NEW,
+            beta: beta0,
+            ..Self::zeroed(kind)
+        }
+    }
+
+    /// Every number zero, β and the normalisation included (a `static` of
+    /// it costs no flash: it lives in `.bss`). Set [`Trainer::norm`] before
+    /// the first update: a zero variance and clip are not a usable
+    /// normalisation.
+    pub const fn zeroed(kind: PolicyKind) -> Self {
+        let zero_norm = ObsNorm {
+            stats: crate::norm::RunningMeanStd {
+                mean: [0.0; O],
+                var: [0.0; O],
+                count: 0.0,
+            },
+            clip: 0.0,
+        };
+        Self {
+            policy: Policy::zero(kind),
+            value: Value::ZERO,
+            norm: zero_norm,
+            policy_opt: Adam {
+                m: Policy::zero(kind),
+                v: Policy::zero(kind),
+                t: 0,
+            },
+            value_opt: Adam {
+                m: Value::ZERO,
+                v: Value::ZERO,
+                t: 0,
+            },
+            beta: 0.0,
+            beta_opt: ScalarAdam::NEW,
+            scope: TrainScope::All,
+            old_policy: Policy::zero(kind),
+            old_norm: zero_norm,
+            old_value: Value::ZERO,
+            grad_policy: Policy::zero(kind),
+            grad_value: Value::ZERO,
+        }
+    }
+
+    /// Reference initialisation of both networks (see [`Policy::init`]);
+    /// resets optimiser state and β.
+    pub fn init<R: RngCore + ?Sized>(&mut self, rng: &mut R, log_std_init: f32, beta0: f32) {
+        self.policy.init(rng, log_std_init);
+        self.value.init(rng, core::f32::consts::SQRT_2, 1.0);
+        self.policy_opt.reset();
+        self.value_opt.reset();
+        self.beta = beta0;
+        self.beta_opt = ScalarAdam::NEW;
+    }
+
+    /// The policy and normalisation the last update started from: the
+    /// behaviour policy whose trust region it kept (an independent checker
+    /// compares it with the current one). Equal to the current pair after a
+    /// revert or a refused update.
+    pub fn previous(&self) -> (&Policy<O, H, A>, &ObsNorm<O>) {
+        (&self.old_policy, &self.old_norm)
+    }
+
+    /// One update on `batch` with the serial backend, keeping the current
+    /// normalisation. See [`Trainer::update_with_norm`].
+    ///
+    /// # Errors
+    /// As [`Trainer::update_with_norm`].
+    pub fn update<R: RngCore + ?Sized>(
+        &mut self,
+        batch: &mut [Transition<O, A>],
+        cfg: &Config,
+        rng: &mut R,
+    ) -> Result<UpdateReport, UpdateError> {
+        let norm = self.norm;
+        self.update_with_norm(batch, cfg, &norm, rng, &mut Serial)
+    }
+
+    /// One update on `batch`, keeping the current normalisation. See
+    /// [`Trainer::update_with_norm`].
+    ///
+    /// # Errors
+    /// As [`Trainer::update_with_norm`].
+    pub fn update_with<R: RngCore + ?Sized, B: Backend<O, H, A>>(
+        &mut self,
+        batch: &mut [Transition<O, A>],
+        cfg: &Config,
+        rng: &mut R,
+        backend: &mut B,
+    ) -> Result<UpdateReport, UpdateError> {
+        let norm = self.norm;
+        self.update_with_norm(batch, cfg, &norm, rng, backend)
+    }
+
+    /// One update on `batch` (raw observations collected by the current
+    /// policy with [`Trainer::norm`]; shuffled in place, `old_out`/`old_logp`
+    /// filled in) that also moves the policy to the normalisation
+    /// `next_norm` (the statistics merged from this batch, say).
+    ///
+    /// The networks are first carried over to `next_norm`
+    /// ([`ObsNorm::carry_over`]), then trained under it. For
+    /// [`Algo::Fixpo`], on `Ok` the returned pair (policy, [`Trainer::norm`])
+    /// satisfies, at every raw observation of the batch and in exact
+    /// arithmetic of the stored values,
+    /// D_KL(π_old with its normalisation ‖ π_new with its normalisation)
+    /// ≤ `cfg.eps_kl`: every acceptance goes through the certified bound of
+    /// [`crate::trust`]. If nothing else passes, the update returns the
+    /// behaviour policy and its normalisation unchanged
+    /// ([`UpdateReport::reverted`]), where the divergence is exactly 0.
+    ///
+    /// # Errors
+    /// [`UpdateError`] when the configuration or the batch is unusable or
+    /// the maths leaves the finite range; the policy, its normalisation,
+    /// the value function and β are then exactly as before the call (Adam
+    /// moments keep the contributions of steps that completed).
+    pub fn update_with_norm<R: RngCore + ?Sized, B: Backend<O, H, A>>(
+        &mut self,
+        batch: &mut [Transition<O, A>],
+        cfg: &Config,
+        next_norm: &ObsNorm<O>,
+        rng: &mut R,
+        backend: &mut B,
+    ) -> Result<UpdateReport, UpdateError> {
+        cfg.validate()?;
+        if batch.is_empty() {
+            return Err(UpdateError::EmptyBatch);
+        }
+        for (i, t) in batch.iter().enumerate() {
+            let finite = t.obs.iter().chain(&t.action).all(|x| x.is_finite())
+                && t.advantage.is_finite()
+                && t.ret.is_finite()
+                && t.value.is_finite();
+            if !finite {
+                return Err(UpdateError::NonFiniteInput { index: i });
+            }
+        }
+        self.old_policy = self.policy;
+        self.old_value = self.value;
+        self.old_norm = self.norm;
+        let (beta0, beta_opt0) = (self.beta, self.beta_opt);
+        let result = self.run(batch, cfg, next_norm, rng, backend);
+        if result.is_err() {
+            self.policy = self.old_policy;
+            self.value = self.old_value;
+            self.norm = self.old_norm;
+            self.beta = beta0;
+            self.beta_opt = beta_opt0;
+        }
+        result
+    }
+
+    fn run<R: RngCore + ?Sized, B: Backend<O, H, A>>(
+        &mut self,
+        batch: &mut [Transition<O, A>],
+        cfg: &Config,
+        next_norm: &ObsNorm<O>,
+        rng: &mut R,
+        backend: &mut B,
+    ) -> Result<UpdateReport, UpdateError> {
+        let old_ls = self.old_policy.log_std;
+        // π_old's distribution at every state, from its own parameters and
+        // normalisation, so the guarantee is relative to the policy that
+        // acted.
+        backend.old_outputs(&self.old_policy, &self.old_norm, batch);
+        for t in batch.iter() {
+            if !(t.old_out.iter().all(|x| x.is_finite()) && t.old_logp.is_finite()) {
+                return Err(UpdateError::NonFiniteOutput);
+            }
+        }
+        let (mut input, mut input_old) = (InputBound::EMPTY, InputBound::EMPTY);
+        for t in batch.iter() {
+            input_old.add(&self.old_norm.apply(&t.obs));
+            input.add(&next_norm.apply(&t.obs));
+        }
+        let mut chk = Check {
+            old_log_std: old_ls,
+            delta_old: trust::forward_error(&self.old_policy.net, &input_old),
+            input,
+            input_old,
+            last_t: None,
+        };
+        // Move both networks to the new normalisation.
+        self.norm = *next_norm;
+        carry_over_learned(&self.old_norm, &self.norm, &mut self.policy.net);
+        carry_over_learned(&self.old_norm, &self.norm, &mut self.value);
+
+        let mut rep = UpdateReport::default();
+        let (mut sum_pl, mut sum_vl, mut sum_ent, mut sum_gn) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+        let (mut clipped, mut seen) = (0u64, 0u64);
+        let mut fixup_steps_left = cfg.max_fixup_steps;
+        // The batch statistics of the current policy, when a fixup phase
+        // has just measured them without moving it.
+        let mut measured = None;
+
+        for epoch in 0..cfg.epochs {
+            rng::shuffle(rng, batch);
+            for mb in batch.chunks(cfg.minibatch) {
+                let (adv_mean, adv_scale) = if cfg.norm_adv {
+                    adv_moments(mb)
+                } else {
+                    (0.0, 1.0)
+                };
+                let c = Coeffs {
+                    algo: cfg.algo,
+                    beta: if cfg.algo == Algo::PpoClip {
+                        0.0
+                    } else {
+                        self.beta
+                    },
+                    vf_coef: cfg.vf_coef,
+                    vf_clip: cfg.vf_clip,
+                    ent_coef: cfg.ent_coef,
+                    clip_ratio: cfg.clip_ratio,
+                    adv_mean,
+                    adv_scale,
+                };
+                self.grad_policy.fill_zero();
+                self.grad_value.fill_zero();
+                let st = backend.primary_grads(
+                    &self.policy,
+                    &self.value,
+                    &self.norm,
+                    &old_ls,
+                    mb,
+                    mb.len(),
+                    &c,
+                    &mut self.grad_policy,
+                    &mut self.grad_value,
+                );
+                let gn = self.apply_grads(cfg, true)?;
+                chk.last_t = None;
+                rep.reverted = false;
+                rep.primary_grad_steps += 1;
+                sum_gn += gn;
+                let inv = 1.0 / st.n.max(1) as f32;
+                sum_pl += st.sum_policy_loss * inv;
+                sum_vl += st.sum_value_loss * inv;
+                sum_ent += st.sum_entropy * inv;
+                clipped += st.clipped as u64;
+                seen += st.n as u64;
+                if matches!(cfg.algo, Algo::Fixpo | Algo::FixpoNoFixup) {
+                    self.beta_step(cfg, st.max_kl);
+                }
+            }
+            measured = None;
+            let last = epoch + 1 == cfg.epochs;
+            if cfg.fixup_enabled() && (last || cfg.fixup_schedule == FixupSchedule::EveryEpoch) {
+                measured = Some(self.fixup(
+                    batch,
+                    cfg,
+                    backend,
+                    &mut rep,
+                    &mut chk,
+                    &mut fixup_steps_left,
+                )?);
+            }
+        }
+
+        let steps = rep.primary_grad_steps.max(1) as f32;
+        rep.policy_loss = sum_pl / steps;
+        rep.value_loss = sum_vl / steps;
+        rep.entropy = sum_ent / steps;
+        rep.grad_norm = sum_gn / steps;
+        rep.clip_frac = clipped as f32 / seen.max(1) as f32;
+
+        // Final trust-region statistics over the whole batch (the fixup
+        // phase measured exactly these when it ran last).
+        let st = match measured {
+            Some(st) => st,
+            None => self.batch_kl(batch, cfg, backend, &chk),
+        };
+        rep.max_kl = st.max_kl;
+        rep.mean_kl = st.sum_kl / st.n.max(1) as f32;
+        rep.backtrack_t = chk.last_t.unwrap_or(1.0);
+        if cfg.algo == Algo::KlPenalty {
+            // Schulman et al. (2017): halve or double β around the target.
+            if rep.mean_kl < cfg.kl_target / 1.5 {
+                self.beta *= 0.5;
+            } else if rep.mean_kl > cfg.kl_target * 1.5 {
+                self.beta *= 2.0;
+            }
+            self.beta = self.beta.clamp(1e-6, cfg.beta_max);
+        }
+        rep.beta = self.beta;
+        if !(self.policy.all_finite() && self.value.all_finite()) {
+            return Err(UpdateError::Diverged);
+        }
+        Ok(rep)
+    }
+
+    /// Clips and applies the accumulated gradients (value too when
+    /// `with_value`); returns the norm before clipping.
+    pub(super) fn apply_grads(
+        &mut self,
+        cfg: &Config,
+        with_value: bool,
+    ) -> Result<f32, UpdateError> {
+        if !with_value {
+            self.grad_value.fill_zero();
+        }
+        if self.scope == TrainScope::Head {
+            for k in Mlp::<O, H, A>::HIDDEN_SLICES {
+                self.grad_policy.net.slice_mut(k).fill(0.0);
+            }
+            for k in Value::<O, H>::HIDDEN_SLICES {
+                self.grad_value.slice_mut(k).fill(0.0);
+            }
+        }
+        if self.policy.kind == PolicyKind::Categorical {
+            self.grad_policy.log_std = [0.0; A];
+        }
+        if !(self.grad_policy.all_finite() && self.grad_value.all_finite()) {
+            return Err(UpdateError::NonFiniteGradient);
+        }
+        let gn = clip_global_norm(
+            &mut self.grad_policy,
+            &mut self.grad_value,
+            cfg.max_grad_norm,
+        );
+        if !gn.is_finite() {
+            // Finite entries whose squares overflow: no usable direction.
+            return Err(UpdateError::NonFiniteGradient);
+        }
+        self.policy_opt
+            .step(&mut self.policy, &self.grad_policy, cfg.lr, &cfg.adam);
+        if with_value {
+            self.value_opt
+                .step(&mut self.value, &self.grad_value, cfg.lr, &cfg.adam);
+        }
+        if self.policy.kind == PolicyKind::Gaussian {
+            let (lo, hi) = LOG_STD_RANGE;
+            self.policy
+                .log_std
+                .iter_mut()
+                .for_each(|l| *l = l.clamp(lo, hi));
+        }
+        if !(self.policy.all_finite() && self.value.all_finite()) {
+            return Err(UpdateError::Diverged);
+        }
+        Ok(gn)
+    }
+
+    /// One step of the β controller on L_β = β·(ε_KL − C_β·max KL), then
+    /// the clamp to [0, β_max].
+    pub(super) fn beta_step(&mut self, cfg: &Config, max_kl: f32) {
+        let g = cfg.eps_kl - cfg.c_beta * max_kl;
+        if !g.is_finite() {
+            self.beta = cfg.beta_max;
+            return;
+        }
+        let d = self.beta_opt.delta(g, cfg.beta_lr, &cfg.adam);
+        self.beta = (self.beta - d).clamp(0.0, cfg.beta_max);
+    }
+}
+
+/// Re-expresses `net`, acting with `from`, for `to`
+/// ([`ObsNorm::carry_over`]): a learned function of the raw observation is
+/// kept across a change of statistics. Not when either side has empty
+/// statistics (count 0, the identity of [`ObsNorm::NEW`]): an
+/// initialisation was made for normalised inputs, and carrying it over from
+/// the identity would rescale its first layer by the raw observations'
+/// spread and undo what normalising is for.
+pub(super) fn carry_over_learned<const O: usize, const H: usize, const M: usize>(
+    from: &ObsNorm<O>,
+    to: &ObsNorm<O>,
+    net: &mut Mlp<O, H, M>,
+) {
+    if from.stats.count > 0.0 && to.stats.count > 0.0 {
+        from.carry_over(to, net);
+    }
+}
+
+fn adv_moments<const O: usize, const A: usize>(mb: &[Transition<O, A>]) -> (f32, f32) {
+    let n = mb.len().max(1) as f32;
+    let mean = mb.iter().map(|t| t.advantage).sum::<f32>() / n;
+    let var = mb
+        .iter()
+        .map(|t| (t.advantage - mean) * (t.advantage - mean))
+        .sum::<f32>()
+        / n;
+    (mean, 1.0 / (libm::sqrtf(var) + 1e-8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{Pcg32, normal};
+
+    /// A head-only update moves the output layers (and the log-std) and
+    /// leaves every hidden-layer number of both networks bit for bit.
+    #[test]
+    fn head_scope_trains_only_the_output_layers() {
+        let mut rng = Pcg32::seed_from_u64(5);
+        let mut t = Trainer::<3, 8, 1>::zero(PolicyKind::Gaussian, 1.0);
+        t.init(&mut rng, -0.5, 1.0);
+        t.scope = TrainScope::Head;
+        let mut batch = [Transition::<3, 1>::ZERO; 64];
+        for tr in batch.iter_mut() {
+            tr.obs = core::array::from_fn(|_| normal(&mut rng));
+            tr.action = [normal(&mut rng)];
+            tr.advantage = normal(&mut rng);
+            tr.value = normal(&mut rng);
+            tr.ret = tr.value + tr.advantage;
+        }
+        let cfg = Config {
+            epochs: 2,
+            minibatch: 16,
+            fixup_minibatch: 32,
+            ..Config::REFERENCE
+        };
+        let (policy0, value0) = (t.policy, t.value);
+        let rep = t.update(&mut batch, &cfg, &mut rng).expect("update");
+        assert!(rep.primary_grad_steps > 0 && !rep.reverted);
+        for k in Mlp::<3, 8, 1>::HIDDEN_SLICES {
+            assert_eq!(
+                t.policy.net.slice(k),
+                policy0.net.slice(k),
+                "policy slice {k}"
+            );
+            assert_eq!(t.value.slice(k), value0.slice(k), "value slice {k}");
+        }
+        assert_ne!(t.policy.net.w3, policy0.net.w3);
+        assert_ne!(t.value.w3, value0.w3);
+    }
+}
