@@ -11,7 +11,7 @@ use fixpo_core::norm::{ObsNorm, RewardScaler, RunningMeanStd};
 use fixpo_core::rng::Pcg32;
 use fixpo_core::rollout::{CollectConfig, EnvSlot, NormStats, evaluate_episode};
 
-use crate::control::{ACT, HID, OBS, Policy};
+use crate::control::{ACT, Controller, HID, OBS};
 use crate::mem::{ROLLOUT, Scratch};
 use crate::plant::{SimPlant, Wires};
 
@@ -36,7 +36,7 @@ pub struct Deploy {
 
 impl Deploy {
     /// Everything of `actor` but its network.
-    pub fn of(actor: &Policy) -> Self {
+    pub fn of(actor: &Controller) -> Self {
         Self {
             obs_norm: actor.obs_norm,
             obs_clip: actor.obs_clip,
@@ -47,7 +47,7 @@ impl Deploy {
 
     /// Puts `policy` together with this normalisation and these bounds into
     /// `out`, field by field (no `Actor` temporary on the stack).
-    pub fn stage(&self, policy: &fixpo_core::Policy<OBS, HID, ACT>, out: &mut Policy) {
+    pub fn stage(&self, policy: &fixpo_core::Policy<OBS, HID, ACT>, out: &mut Controller) {
         out.policy = *policy;
         out.obs_norm = self.obs_norm;
         out.obs_clip = self.obs_clip;
@@ -77,7 +77,7 @@ pub fn config() -> Config {
 
 /// Mean deterministic return of `actor` on the plant over
 /// [`EVAL_EPISODES`] episodes with fixed initial states.
-pub fn evaluate(label: &str, actor: &Policy, wires: &Wires) -> f32 {
+pub fn evaluate(label: &str, actor: &Controller, wires: &Wires) -> f32 {
     let mut plant = SimPlant::new(wires, ROLLOUT as u32);
     let mut sum = 0.0;
     for k in 0..EVAL_EPISODES {

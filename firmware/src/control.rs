@@ -16,8 +16,10 @@ pub const HID: usize = 64;
 /// Action size (motor torque).
 pub const ACT: usize = 1;
 
-/// The deployable policy of this build's shape.
-pub type Policy = Actor<OBS, HID, ACT>;
+/// The deployable controller of this build's shape: a decoded policy file
+/// (network, normalisation, action bounds). `fixpo_core::Policy` is the
+/// network alone.
+pub type Controller = Actor<OBS, HID, ACT>;
 
 /// Anything that maps an observation to an action every control tick.
 /// Must not fail: inputs were validated when the policy was loaded.
@@ -37,7 +39,7 @@ impl ActionSource for ZeroAction {
 
 /// A decoded policy file: fixpo-core's deterministic action (normalise,
 /// mean, clip to the file's bounds; NaN observations give its safe action).
-impl ActionSource for Policy {
+impl ActionSource for Controller {
     fn act(&mut self, obs: &[f32; OBS], action: &mut [f32; ACT]) {
         *action = Actor::act(self, obs);
     }

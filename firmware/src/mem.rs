@@ -19,7 +19,7 @@ use fixpo_core::fixpo::Transition;
 use fixpo_core::gae::GaeStep;
 use fixpo_core::learn::Learner;
 
-use crate::control::{ACT, HID, OBS, Policy};
+use crate::control::{ACT, Controller, HID, OBS};
 
 /// Transitions per rollout: one plant episode (9 s at 20 Hz) per update.
 pub const ROLLOUT: usize = 180;
@@ -31,7 +31,7 @@ pub const FILE_LEN: usize = max_encoded_len(OBS, HID, ACT);
 #[derive(Clone, Copy)]
 pub struct Boot {
     /// A decoded policy (or critic) file.
-    pub actor: Policy,
+    pub actor: Controller,
     /// A policy file read from the host.
     pub file: [u8; FILE_LEN],
 }
