@@ -114,8 +114,8 @@ struct TrainArgs {
     #[arg(long)]
     env: Option<String>,
     /// Update rule.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(Algo::ALL.map(Algo::name)))]
-    algo: Option<String>,
+    #[arg(long, value_parser = algo_parser())]
+    algo: Option<Algo>,
     /// Environment steps to train for.
     #[arg(long)]
     steps: Option<u64>,
@@ -365,6 +365,13 @@ fn run() -> Result<ExitCode> {
     }
 }
 
+/// `--algo`: one of fixpo-core's rule names (listed in `--help`).
+fn algo_parser() -> impl clap::builder::TypedValueParser<Value = Algo> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Algo::ALL.map(Algo::name))
+        .try_map(|s| Algo::from_name(&s).ok_or("not an update rule"))
+}
+
 fn parse_size(s: &str) -> std::result::Result<(u32, u32), String> {
     let (w, h) = s
         .split_once(['x', 'X'])
@@ -466,20 +473,22 @@ fn cmd_train(a: TrainArgs) -> Result<ExitCode> {
             Some(p) => Some(fixpo_host::io::read_string(p)?),
             None => None,
         };
-        let mut sets = a.sets.clone();
-        if let Some(v) = &a.algo {
-            sets.push(format!("algo={v}"));
+        // The typed flags apply last, as values, not as text.
+        let mut cfg = RunConfig::resolve(a.env.as_deref(), file.as_deref(), &a.sets)?;
+        if let Some(algo) = a.algo {
+            cfg.update.algo = algo;
         }
         if let Some(v) = a.steps {
-            sets.push(format!("total_steps={v}"));
+            cfg.total_steps = v;
         }
         if let Some(v) = a.seed {
-            sets.push(format!("seed={v}"));
+            cfg.seed = v;
         }
         if let Some(v) = a.target_return {
-            sets.push(format!("target_return={v:?}"));
+            cfg.target_return = Some(v);
         }
-        RunConfig::resolve(a.env.as_deref(), file.as_deref(), &sets)?
+        cfg.validate()?;
+        cfg
     };
 
     let stop = Arc::new(AtomicBool::new(false));
