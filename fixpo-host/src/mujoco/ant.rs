@@ -1,9 +1,9 @@
 //! `Ant-v5`.
 
-use super::{
-    MujocoError, MujocoTask, Sim, StepF64, check_range, check_scale, clip, flag, info, mujoco_env,
-    np_sum, options, sum_sq,
-};
+use super::numpy::{clip, flag, np_sum, sum_sq};
+use super::options::{check_range, check_scale, options};
+use super::sim::Sim;
+use super::{MujocoError, MujocoTask, StepF64, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
 

@@ -1,9 +1,9 @@
 //! `InvertedDoublePendulum-v5`.
 
-use super::{
-    MujocoError, MujocoTask, Sim, StepF64, check_scale, clip, common_items, info, mujoco_env,
-    options,
-};
+use super::numpy::clip;
+use super::options::{check_scale, options};
+use super::sim::Sim;
+use super::{MujocoError, MujocoTask, StepF64, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
 

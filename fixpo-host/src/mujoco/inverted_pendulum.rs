@@ -1,8 +1,8 @@
 //! `InvertedPendulum-v5`.
 
-use super::{
-    MujocoError, MujocoTask, Sim, StepF64, check_scale, common_items, info, mujoco_env, options,
-};
+use super::options::{check_scale, options};
+use super::sim::Sim;
+use super::{MujocoError, MujocoTask, StepF64, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
 

@@ -1,8 +1,9 @@
 //! `Reacher-v5`.
 
-use super::{
-    MujocoError, MujocoTask, Sim, StepF64, common_items, info, mujoco_env, options, sum_sq,
-};
+use super::numpy::sum_sq;
+use super::options::options;
+use super::sim::Sim;
+use super::{MujocoError, MujocoTask, StepF64, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use fixpo_core::rng;
 use rand_core::RngCore;

@@ -1,9 +1,9 @@
 //! `Walker2d-v5`.
 
-use super::{
-    MujocoError, MujocoTask, Sim, StepF64, check_range, check_scale, clip, common_items, flag,
-    info, mujoco_env, options, sum_sq,
-};
+use super::numpy::{clip, flag, sum_sq};
+use super::options::{check_range, check_scale, options};
+use super::sim::Sim;
+use super::{MujocoError, MujocoTask, StepF64, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
 
