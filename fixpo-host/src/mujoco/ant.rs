@@ -80,6 +80,11 @@ const FILE: &str = "ant.xml";
 const NBODY: usize = 14;
 
 impl Ant {
+    /// The observation's size.
+    pub const OBS: usize = 105;
+    /// The action's size.
+    pub const ACT: usize = 8;
+
     fn main_xy(&self) -> [f64; 2] {
         let p = self.sim.data().xpos()[self.options.main_body as usize];
         [p[0], p[1]]
@@ -101,11 +106,11 @@ impl Ant {
     }
 }
 
-impl MujocoTask<105, 8> for Ant {
+impl MujocoTask<{ Ant::OBS }, { Ant::ACT }> for Ant {
     const INFO: EnvInfo = info(
         "ant",
-        105,
-        8,
+        Self::OBS,
+        Self::ACT,
         1.0,
         1000,
         "Ant-v5 (MuJoCo): make a four-legged robot walk forward",
@@ -150,7 +155,7 @@ impl MujocoTask<105, 8> for Ant {
         &mut self.sim
     }
 
-    fn obs_f64(&self) -> [f64; 105] {
+    fn obs_f64(&self) -> [f64; Self::OBS] {
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
         let cf = self.contact_forces();
         core::array::from_fn(|i| match i {
@@ -160,7 +165,7 @@ impl MujocoTask<105, 8> for Ant {
         })
     }
 
-    fn step_f64(&mut self, action: &[f64; 8]) -> StepF64<105> {
+    fn step_f64(&mut self, action: &[f64; Self::ACT]) -> StepF64<{ Self::OBS }> {
         let before = self.xy_before.take().unwrap_or_else(|| self.main_xy());
         self.sim.simulate(action);
         let x_velocity = (self.main_xy()[0] - before[0]) / self.sim.dt();
@@ -185,7 +190,7 @@ impl MujocoTask<105, 8> for Ant {
         (qpos, qvel)
     }
 
-    fn set_state(&mut self, qpos: &[f64], qvel: &[f64]) -> Result<[f64; 105], MujocoError> {
+    fn set_state(&mut self, qpos: &[f64], qvel: &[f64]) -> Result<[f64; Self::OBS], MujocoError> {
         self.xy_before = None;
         self.sim.set_state(Self::INFO.name, qpos, qvel)?;
         Ok(self.obs_f64())
@@ -198,4 +203,4 @@ impl MujocoTask<105, 8> for Ant {
     }
 }
 
-mujoco_env!(Ant, 105, 8);
+mujoco_env!(Ant);

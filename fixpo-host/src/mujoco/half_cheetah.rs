@@ -41,11 +41,18 @@ pub struct HalfCheetah {
 
 const FILE: &str = "half_cheetah.xml";
 
-impl MujocoTask<17, 6> for HalfCheetah {
+impl HalfCheetah {
+    /// The observation's size.
+    pub const OBS: usize = 17;
+    /// The action's size.
+    pub const ACT: usize = 6;
+}
+
+impl MujocoTask<{ HalfCheetah::OBS }, { HalfCheetah::ACT }> for HalfCheetah {
     const INFO: EnvInfo = info(
         "halfcheetah",
-        17,
-        6,
+        Self::OBS,
+        Self::ACT,
         1.0,
         1000,
         "HalfCheetah-v5 (MuJoCo): make a planar cheetah run forward",
@@ -59,12 +66,12 @@ impl MujocoTask<17, 6> for HalfCheetah {
         Ok(Self { sim, options })
     }
 
-    fn obs_f64(&self) -> [f64; 17] {
+    fn obs_f64(&self) -> [f64; Self::OBS] {
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
         core::array::from_fn(|i| if i < 8 { q[i + 1] } else { v[i - 8] })
     }
 
-    fn step_f64(&mut self, action: &[f64; 6]) -> StepF64<17> {
+    fn step_f64(&mut self, action: &[f64; Self::ACT]) -> StepF64<{ Self::OBS }> {
         let x_before = self.sim.qpos()[0];
         self.sim.simulate(action);
         let x_velocity = (self.sim.qpos()[0] - x_before) / self.sim.dt();
@@ -86,4 +93,4 @@ impl MujocoTask<17, 6> for HalfCheetah {
     }
 }
 
-mujoco_env!(HalfCheetah, 17, 6);
+mujoco_env!(HalfCheetah);

@@ -74,6 +74,11 @@ pub struct Hopper {
 const FILE: &str = "hopper.xml";
 
 impl Hopper {
+    /// The observation's size.
+    pub const OBS: usize = 11;
+    /// The action's size.
+    pub const ACT: usize = 3;
+
     fn is_healthy(&self) -> bool {
         let o = &self.options;
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
@@ -90,11 +95,11 @@ impl Hopper {
     }
 }
 
-impl MujocoTask<11, 3> for Hopper {
+impl MujocoTask<{ Hopper::OBS }, { Hopper::ACT }> for Hopper {
     const INFO: EnvInfo = info(
         "hopper",
-        11,
-        3,
+        Self::OBS,
+        Self::ACT,
         1.0,
         1000,
         "Hopper-v5 (MuJoCo): make a one-legged robot hop forward without falling",
@@ -108,7 +113,7 @@ impl MujocoTask<11, 3> for Hopper {
         Ok(Self { sim, options })
     }
 
-    fn obs_f64(&self) -> [f64; 11] {
+    fn obs_f64(&self) -> [f64; Self::OBS] {
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
         core::array::from_fn(|i| {
             if i < 5 {
@@ -119,7 +124,7 @@ impl MujocoTask<11, 3> for Hopper {
         })
     }
 
-    fn step_f64(&mut self, action: &[f64; 3]) -> StepF64<11> {
+    fn step_f64(&mut self, action: &[f64; Self::ACT]) -> StepF64<{ Self::OBS }> {
         let x_before = self.sim.qpos()[0];
         self.sim.simulate(action);
         let x_velocity = (self.sim.qpos()[0] - x_before) / self.sim.dt();
@@ -143,4 +148,4 @@ impl MujocoTask<11, 3> for Hopper {
     }
 }
 
-mujoco_env!(Hopper, 11, 3);
+mujoco_env!(Hopper);

@@ -43,11 +43,20 @@ pub struct InvertedDoublePendulum {
 
 const FILE: &str = "inverted_double_pendulum.xml";
 
-impl MujocoTask<9, 1> for InvertedDoublePendulum {
+impl InvertedDoublePendulum {
+    /// The observation's size.
+    pub const OBS: usize = 9;
+    /// The action's size.
+    pub const ACT: usize = 1;
+}
+
+impl MujocoTask<{ InvertedDoublePendulum::OBS }, { InvertedDoublePendulum::ACT }>
+    for InvertedDoublePendulum
+{
     const INFO: EnvInfo = info(
         "inverted-double-pendulum",
-        9,
-        1,
+        Self::OBS,
+        Self::ACT,
         1.0,
         1000,
         "InvertedDoublePendulum-v5 (MuJoCo): balance two stacked poles on a cart",
@@ -68,7 +77,7 @@ impl MujocoTask<9, 1> for InvertedDoublePendulum {
         Ok(Self { sim, options })
     }
 
-    fn obs_f64(&self) -> [f64; 9] {
+    fn obs_f64(&self) -> [f64; Self::OBS] {
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
         let c = self.sim.data().qfrc_constraint();
         [
@@ -84,7 +93,7 @@ impl MujocoTask<9, 1> for InvertedDoublePendulum {
         ]
     }
 
-    fn step_f64(&mut self, action: &[f64; 1]) -> StepF64<9> {
+    fn step_f64(&mut self, action: &[f64; Self::ACT]) -> StepF64<{ Self::OBS }> {
         self.sim.simulate(action);
         let [x, _, y] = self.sim.data().site_xpos()[0];
         let obs = self.obs_f64();
@@ -110,4 +119,4 @@ impl MujocoTask<9, 1> for InvertedDoublePendulum {
     }
 }
 
-mujoco_env!(InvertedDoublePendulum, 9, 1);
+mujoco_env!(InvertedDoublePendulum);

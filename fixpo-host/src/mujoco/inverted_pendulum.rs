@@ -37,11 +37,18 @@ pub struct InvertedPendulum {
 
 const FILE: &str = "inverted_pendulum.xml";
 
-impl MujocoTask<4, 1> for InvertedPendulum {
+impl InvertedPendulum {
+    /// The observation's size.
+    pub const OBS: usize = 4;
+    /// The action's size.
+    pub const ACT: usize = 1;
+}
+
+impl MujocoTask<{ InvertedPendulum::OBS }, { InvertedPendulum::ACT }> for InvertedPendulum {
     const INFO: EnvInfo = info(
         "inverted-pendulum",
-        4,
-        1,
+        Self::OBS,
+        Self::ACT,
         3.0,
         1000,
         "InvertedPendulum-v5 (MuJoCo): balance a pole on a cart",
@@ -55,12 +62,12 @@ impl MujocoTask<4, 1> for InvertedPendulum {
         Ok(Self { sim, options })
     }
 
-    fn obs_f64(&self) -> [f64; 4] {
+    fn obs_f64(&self) -> [f64; Self::OBS] {
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
         [q[0], q[1], v[0], v[1]]
     }
 
-    fn step_f64(&mut self, action: &[f64; 1]) -> StepF64<4> {
+    fn step_f64(&mut self, action: &[f64; Self::ACT]) -> StepF64<{ Self::OBS }> {
         self.sim.simulate(action);
         let obs = self.obs_f64();
         let terminated = !obs.iter().all(|x| x.is_finite()) || obs[1].abs() > 0.2;
@@ -80,4 +87,4 @@ impl MujocoTask<4, 1> for InvertedPendulum {
     }
 }
 
-mujoco_env!(InvertedPendulum, 4, 1);
+mujoco_env!(InvertedPendulum);

@@ -204,6 +204,9 @@ impl<const O: usize> StepF64<O> {
 }
 
 /// What every MuJoCo task offers beyond [`Env`].
+///
+/// Each task type also names its sizes `O` and `A` in the associated
+/// consts `OBS` and `ACT` (e.g. `Hopper::OBS`).
 pub trait MujocoTask<const O: usize, const A: usize>:
     Env<O, A> + Clone + Send + Sync + 'static
 {
@@ -297,35 +300,36 @@ macro_rules! common_items {
 pub(crate) use common_items;
 
 /// Implements [`Env`] (through the `f64` path) and the host's [`Task`]
-/// for a MuJoCo task type.
+/// for a MuJoCo task type, with the sizes its `OBS` and `ACT` give.
 macro_rules! mujoco_env {
-    ($ty:ty, $o:literal, $a:literal) => {
-        impl fixpo_core::env::Env<$o, $a> for $ty {
-            fn action_space(&self) -> fixpo_core::env::ActionSpace<$a> {
+    ($ty:ident) => {
+        impl fixpo_core::env::Env<{ $ty::OBS }, { $ty::ACT }> for $ty {
+            fn action_space(&self) -> fixpo_core::env::ActionSpace<{ $ty::ACT }> {
                 self.sim.action_space()
             }
 
-            fn reset<R: rand_core::RngCore + ?Sized>(&mut self, rng: &mut R) -> [f32; $o] {
+            fn reset<R: rand_core::RngCore + ?Sized>(&mut self, rng: &mut R) -> [f32; $ty::OBS] {
                 let (qpos, qvel) = $crate::mujoco::MujocoTask::sample_reset(self, rng);
                 $crate::mujoco::MujocoTask::set_state(self, &qpos, &qvel)
                     .expect("reset state has the model's sizes")
                     .map(|x| x as f32)
             }
 
-            fn step(&mut self, action: &[f32; $a]) -> fixpo_core::env::Step<$o> {
+            fn step(&mut self, action: &[f32; $ty::ACT]) -> fixpo_core::env::Step<{ $ty::OBS }> {
                 let a = action.map(f64::from);
                 $crate::mujoco::MujocoTask::step_f64(self, &a).to_f32()
             }
         }
 
-        impl $crate::tasks::Task<$o, $a> for $ty {
+        impl $crate::tasks::Task<{ $ty::OBS }, { $ty::ACT }> for $ty {
             fn snapshot(&self) -> $crate::tasks::EnvState {
                 self.sim.snapshot($crate::mujoco::MujocoTask::aux(self))
             }
 
             fn restore(&mut self, s: &$crate::tasks::EnvState) -> $crate::Result<()> {
                 let n_aux = $crate::mujoco::MujocoTask::aux(self).len();
-                let name = <$ty as $crate::mujoco::MujocoTask<$o, $a>>::INFO.name;
+                let name =
+                    <$ty as $crate::mujoco::MujocoTask<{ $ty::OBS }, { $ty::ACT }>>::INFO.name;
                 let aux = self.sim.restore(name, s, n_aux)?;
                 $crate::mujoco::MujocoTask::set_aux(self, &aux);
                 Ok(())
@@ -335,50 +339,76 @@ macro_rules! mujoco_env {
 }
 pub(crate) use mujoco_env;
 
-/// The MuJoCo tasks' listing rows.
-pub const TASKS: &[EnvInfo] = &[
-    Hopper::INFO,
-    Walker2d::INFO,
-    HalfCheetah::INFO,
-    Swimmer::INFO,
-    InvertedPendulum::INFO,
-    InvertedDoublePendulum::INFO,
-    Reacher::INFO,
-    Ant::INFO,
-];
+/// Defines [`TASKS`] and the dispatch from a task's name to its type from
+/// one list of the task types, each with the sizes its `OBS` and `ACT`
+/// give.
+macro_rules! tasks {
+    ($($ty:ident),* $(,)?) => {
+        /// The MuJoCo tasks' listing rows.
+        pub const TASKS: &[EnvInfo] = &[
+            $( <$ty as MujocoTask<{ $ty::OBS }, { $ty::ACT }>>::INFO, )*
+        ];
+
+        /// Calls `v` with the type of the task named `name` (its name or
+        /// Gymnasium's id); `None` when no task has that name.
+        fn visit_type<V: TypeVisitor>(name: &str, v: V) -> Option<V::Out> {
+            $(
+                if is_named::<{ $ty::OBS }, { $ty::ACT }, $ty>(name) {
+                    return Some(v.visit::<{ $ty::OBS }, { $ty::ACT }, $ty>());
+                }
+            )*
+            None
+        }
+    };
+}
+
+tasks!(
+    Hopper,
+    Walker2d,
+    HalfCheetah,
+    Swimmer,
+    InvertedPendulum,
+    InvertedDoublePendulum,
+    Reacher,
+    Ant,
+);
+
+/// Whether `name` is task `T`'s name or Gymnasium's id for it.
+fn is_named<const O: usize, const A: usize, T: MujocoTask<O, A>>(name: &str) -> bool {
+    T::INFO.name == name || T::GYM_ID == name
+}
+
+/// Generic code over the MuJoCo task types, before any is loaded: called
+/// with the task's `O`, `A` and type by `visit_type`.
+trait TypeVisitor {
+    type Out;
+    fn visit<const O: usize, const A: usize, T: MujocoTask<O, A> + Task<O, A>>(self) -> Self::Out;
+}
 
 /// The listing row of MuJoCo task `name` (also accepts Gymnasium's id,
 /// e.g. `Hopper-v5`).
 pub fn find(name: &str) -> Option<&'static EnvInfo> {
-    let gym = [
-        Hopper::GYM_ID,
-        Walker2d::GYM_ID,
-        HalfCheetah::GYM_ID,
-        Swimmer::GYM_ID,
-        InvertedPendulum::GYM_ID,
-        InvertedDoublePendulum::GYM_ID,
-        Reacher::GYM_ID,
-        Ant::GYM_ID,
-    ];
-    TASKS
-        .iter()
-        .zip(gym)
-        .find(|(info, id)| info.name == name || *id == name)
-        .map(|(info, _)| info)
+    struct Name;
+    impl TypeVisitor for Name {
+        type Out = &'static str;
+        fn visit<const O: usize, const A: usize, T: MujocoTask<O, A>>(self) -> &'static str {
+            T::INFO.name
+        }
+    }
+    let name = visit_type(name, Name)?;
+    TASKS.iter().find(|info| info.name == name)
 }
 
 /// The option names of MuJoCo task `name`.
 pub fn option_names(name: &str) -> Option<&'static [&'static str]> {
-    Some(match find(name)?.name {
-        "hopper" => Hopper::option_names(),
-        "walker2d" => Walker2d::option_names(),
-        "halfcheetah" => HalfCheetah::option_names(),
-        "swimmer" => Swimmer::option_names(),
-        "inverted-pendulum" => InvertedPendulum::option_names(),
-        "inverted-double-pendulum" => InvertedDoublePendulum::option_names(),
-        "reacher" => Reacher::option_names(),
-        _ => Ant::option_names(),
-    })
+    struct Names;
+    impl TypeVisitor for Names {
+        type Out = &'static [&'static str];
+        fn visit<const O: usize, const A: usize, T: MujocoTask<O, A>>(self) -> Self::Out {
+            T::option_names()
+        }
+    }
+    visit_type(name, Names)
 }
 
 /// Generic code over the MuJoCo task types: called with the task's `O`,
@@ -403,26 +433,21 @@ pub fn visit<V: MujocoVisitor>(
     options: &[(String, f64)],
     v: V,
 ) -> Result<V::Out, MujocoError> {
-    fn make<const O: usize, const A: usize, T: MujocoTask<O, A>>(
-        options: &[(String, f64)],
-    ) -> Result<T, MujocoError> {
-        let mut t = T::load()?;
-        for (k, x) in options {
-            t.set_option(k, *x)?;
+    struct Load<'a, V>(&'a [(String, f64)], V);
+    impl<V: MujocoVisitor> TypeVisitor for Load<'_, V> {
+        type Out = Result<V::Out, MujocoError>;
+        fn visit<const O: usize, const A: usize, T: MujocoTask<O, A> + Task<O, A>>(
+            self,
+        ) -> Self::Out {
+            let Load(options, v) = self;
+            let mut t = T::load()?;
+            for (k, x) in options {
+                t.set_option(k, *x)?;
+            }
+            Ok(v.visit(t))
         }
-        Ok(t)
     }
-    let info = find(name).ok_or_else(|| MujocoError::UnknownTask(name.to_owned()))?;
-    Ok(match info.name {
-        "hopper" => v.visit(make::<11, 3, Hopper>(options)?),
-        "walker2d" => v.visit(make::<17, 6, Walker2d>(options)?),
-        "halfcheetah" => v.visit(make::<17, 6, HalfCheetah>(options)?),
-        "swimmer" => v.visit(make::<8, 2, Swimmer>(options)?),
-        "inverted-pendulum" => v.visit(make::<4, 1, InvertedPendulum>(options)?),
-        "inverted-double-pendulum" => v.visit(make::<9, 1, InvertedDoublePendulum>(options)?),
-        "reacher" => v.visit(make::<10, 2, Reacher>(options)?),
-        _ => v.visit(make::<105, 8, Ant>(options)?),
-    })
+    visit_type(name, Load(options, v)).ok_or_else(|| MujocoError::UnknownTask(name.to_owned()))?
 }
 
 /// Runs the host's [`TaskVisitor`] on MuJoCo task `name` (default
@@ -486,5 +511,43 @@ mod registry_tests {
         }
         assert_eq!(find("Hopper-v5").unwrap().name, "hopper");
         assert!(find("pendulum").is_none());
+    }
+
+    #[test]
+    fn gymnasium_ids_name_the_same_tasks() {
+        let ids = [
+            ("Hopper-v5", "hopper"),
+            ("Walker2d-v5", "walker2d"),
+            ("HalfCheetah-v5", "halfcheetah"),
+            ("Swimmer-v5", "swimmer"),
+            ("InvertedPendulum-v5", "inverted-pendulum"),
+            ("InvertedDoublePendulum-v5", "inverted-double-pendulum"),
+            ("Reacher-v5", "reacher"),
+            ("Ant-v5", "ant"),
+        ];
+        assert_eq!(TASKS.len(), ids.len());
+        for (id, name) in ids {
+            assert_eq!(find(id).map(|info| info.name), Some(name));
+            assert_eq!(option_names(id), option_names(name));
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_refused() {
+        struct Unreached;
+        impl MujocoVisitor for Unreached {
+            type Out = ();
+            fn visit<const O: usize, const A: usize, T: MujocoTask<O, A> + Task<O, A>>(
+                self,
+                _task: T,
+            ) {
+                unreachable!("no task is named so")
+            }
+        }
+        assert!(option_names("pendulum").is_none());
+        assert_eq!(
+            visit("pendulum", &[], Unreached).unwrap_err(),
+            MujocoError::UnknownTask("pendulum".into())
+        );
     }
 }

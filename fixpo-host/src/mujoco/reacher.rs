@@ -50,6 +50,11 @@ pub struct Reacher {
 const FILE: &str = "reacher.xml";
 
 impl Reacher {
+    /// The observation's size.
+    pub const OBS: usize = 10;
+    /// The action's size.
+    pub const ACT: usize = 2;
+
     fn tip_minus_target(&self) -> [f64; 3] {
         let x = self.sim.data().xpos();
         let (a, b) = (x[self.fingertip], x[self.target]);
@@ -57,11 +62,11 @@ impl Reacher {
     }
 }
 
-impl MujocoTask<10, 2> for Reacher {
+impl MujocoTask<{ Reacher::OBS }, { Reacher::ACT }> for Reacher {
     const INFO: EnvInfo = info(
         "reacher",
-        10,
-        2,
+        Self::OBS,
+        Self::ACT,
         1.0,
         50,
         "Reacher-v5 (MuJoCo): move a two-joint arm's fingertip to a random target",
@@ -82,7 +87,7 @@ impl MujocoTask<10, 2> for Reacher {
         })
     }
 
-    fn obs_f64(&self) -> [f64; 10] {
+    fn obs_f64(&self) -> [f64; Self::OBS] {
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
         let d = self.tip_minus_target();
         [
@@ -99,7 +104,7 @@ impl MujocoTask<10, 2> for Reacher {
         ]
     }
 
-    fn step_f64(&mut self, action: &[f64; 2]) -> StepF64<10> {
+    fn step_f64(&mut self, action: &[f64; Self::ACT]) -> StepF64<{ Self::OBS }> {
         self.sim.simulate(action);
         let d = self.tip_minus_target();
         // np.linalg.norm of a 3-vector: sqrt of BLAS ddot, which accumulates with FMA.
@@ -134,4 +139,4 @@ impl MujocoTask<10, 2> for Reacher {
     }
 }
 
-mujoco_env!(Reacher, 10, 2);
+mujoco_env!(Reacher);

@@ -41,11 +41,18 @@ pub struct Swimmer {
 
 const FILE: &str = "swimmer.xml";
 
-impl MujocoTask<8, 2> for Swimmer {
+impl Swimmer {
+    /// The observation's size.
+    pub const OBS: usize = 8;
+    /// The action's size.
+    pub const ACT: usize = 2;
+}
+
+impl MujocoTask<{ Swimmer::OBS }, { Swimmer::ACT }> for Swimmer {
     const INFO: EnvInfo = info(
         "swimmer",
-        8,
-        2,
+        Self::OBS,
+        Self::ACT,
         1.0,
         1000,
         "Swimmer-v5 (MuJoCo): make a three-link swimmer move forward in a viscous fluid",
@@ -59,12 +66,12 @@ impl MujocoTask<8, 2> for Swimmer {
         Ok(Self { sim, options })
     }
 
-    fn obs_f64(&self) -> [f64; 8] {
+    fn obs_f64(&self) -> [f64; Self::OBS] {
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
         core::array::from_fn(|i| if i < 3 { q[i + 2] } else { v[i - 3] })
     }
 
-    fn step_f64(&mut self, action: &[f64; 2]) -> StepF64<8> {
+    fn step_f64(&mut self, action: &[f64; Self::ACT]) -> StepF64<{ Self::OBS }> {
         let x_before = self.sim.qpos()[0];
         self.sim.simulate(action);
         let x_velocity = (self.sim.qpos()[0] - x_before) / self.sim.dt();
@@ -86,4 +93,4 @@ impl MujocoTask<8, 2> for Swimmer {
     }
 }
 
-mujoco_env!(Swimmer, 8, 2);
+mujoco_env!(Swimmer);

@@ -66,6 +66,11 @@ pub struct Walker2d {
 const FILE: &str = "walker2d_v5.xml";
 
 impl Walker2d {
+    /// The observation's size.
+    pub const OBS: usize = 17;
+    /// The action's size.
+    pub const ACT: usize = 6;
+
     fn is_healthy(&self) -> bool {
         let o = &self.options;
         let (z, angle) = (self.sim.qpos()[1], self.sim.qpos()[2]);
@@ -76,11 +81,11 @@ impl Walker2d {
     }
 }
 
-impl MujocoTask<17, 6> for Walker2d {
+impl MujocoTask<{ Walker2d::OBS }, { Walker2d::ACT }> for Walker2d {
     const INFO: EnvInfo = info(
         "walker2d",
-        17,
-        6,
+        Self::OBS,
+        Self::ACT,
         1.0,
         1000,
         "Walker2d-v5 (MuJoCo): make a two-legged robot walk forward without falling",
@@ -94,7 +99,7 @@ impl MujocoTask<17, 6> for Walker2d {
         Ok(Self { sim, options })
     }
 
-    fn obs_f64(&self) -> [f64; 17] {
+    fn obs_f64(&self) -> [f64; Self::OBS] {
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
         core::array::from_fn(|i| {
             if i < 8 {
@@ -105,7 +110,7 @@ impl MujocoTask<17, 6> for Walker2d {
         })
     }
 
-    fn step_f64(&mut self, action: &[f64; 6]) -> StepF64<17> {
+    fn step_f64(&mut self, action: &[f64; Self::ACT]) -> StepF64<{ Self::OBS }> {
         let x_before = self.sim.qpos()[0];
         self.sim.simulate(action);
         let x_velocity = (self.sim.qpos()[0] - x_before) / self.sim.dt();
@@ -129,4 +134,4 @@ impl MujocoTask<17, 6> for Walker2d {
     }
 }
 
-mujoco_env!(Walker2d, 17, 6);
+mujoco_env!(Walker2d);
