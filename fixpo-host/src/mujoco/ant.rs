@@ -1,9 +1,9 @@
 //! `Ant-v5`.
 
 use super::numpy::{clip, flag, np_sum, sum_sq};
-use super::options::{check_range, check_scale, options};
-use super::sim::Sim;
-use super::{MujocoError, MujocoTask, StepF64, info, mujoco_env};
+use super::options::options;
+use super::sim::{QvelNoise, Sim};
+use super::{MujocoError, MujocoTask, StepF64, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
 
@@ -37,22 +37,15 @@ options! {
         /// Episode length before truncation.
         max_episode_steps: u32 = 1000,
     }
+    nonnegative: reset_noise_scale;
+    ordered: healthy_z_min <= healthy_z_max, contact_force_min <= contact_force_max;
+    also: AntOptions::check_main_body;
 }
 
 impl AntOptions {
-    fn check(&self) -> Result<(), &'static str> {
-        check_scale(self.reset_noise_scale)?;
-        check_range(
-            self.healthy_z_min,
-            self.healthy_z_max,
-            "healthy_z_min > healthy_z_max",
-        )?;
-        check_range(
-            self.contact_force_min,
-            self.contact_force_max,
-            "contact_force_min > contact_force_max",
-        )?;
-        // ant.xml has 14 bodies; the world (0) does not move.
+    /// `main_body` must be a body that moves: ant.xml has 14 bodies, and
+    /// the world (0) does not move.
+    fn check_main_body(&self) -> Result<(), &'static str> {
         if self.main_body >= 14 {
             return Err("main_body must be a body index in 1..14");
         }
@@ -116,7 +109,7 @@ impl MujocoTask<{ Ant::OBS }, { Ant::ACT }> for Ant {
         "Ant-v5 (MuJoCo): make a four-legged robot walk forward",
     );
     const GYM_ID: &'static str = "Ant-v5";
-    type Options = AntOptions;
+    common_items!(AntOptions);
 
     fn with_options(options: AntOptions) -> Result<Self, MujocoError> {
         options.validate()?;
@@ -134,27 +127,6 @@ impl MujocoTask<{ Ant::OBS }, { Ant::ACT }> for Ant {
             xy_before: None,
         })
     }
-    fn options(&self) -> &AntOptions {
-        &self.options
-    }
-    fn option_names() -> &'static [&'static str] {
-        AntOptions::NAMES
-    }
-    fn option(&self, key: &str) -> Option<f64> {
-        self.options.get(key)
-    }
-    fn set_option(&mut self, key: &str, value: f64) -> Result<(), MujocoError> {
-        self.options.set(key, value)?;
-        self.sim.set_frame_skip(self.options.frame_skip);
-        Ok(())
-    }
-    fn sim(&self) -> &Sim {
-        &self.sim
-    }
-    fn sim_mut(&mut self) -> &mut Sim {
-        &mut self.sim
-    }
-
     fn obs_f64(&self) -> [f64; Self::OBS] {
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
         let cf = self.contact_forces();
@@ -184,10 +156,8 @@ impl MujocoTask<{ Ant::OBS }, { Ant::ACT }> for Ant {
     }
 
     fn sample_reset<R: RngCore + ?Sized>(&self, rng: &mut R) -> (Vec<f64>, Vec<f64>) {
-        let s = self.options.reset_noise_scale;
-        let qpos = Sim::uniform_noise(self.sim.init_qpos(), s, rng);
-        let qvel = Sim::normal_noise(&self.sim.zero_qvel(), s, rng);
-        (qpos, qvel)
+        self.sim
+            .noisy_reset(self.options.reset_noise_scale, QvelNoise::Normal, rng)
     }
 
     fn set_state(&mut self, qpos: &[f64], qvel: &[f64]) -> Result<[f64; Self::OBS], MujocoError> {

@@ -1,8 +1,8 @@
 //! `InvertedDoublePendulum-v5`.
 
 use super::numpy::clip;
-use super::options::{check_scale, options};
-use super::sim::Sim;
+use super::options::options;
+use super::sim::{QvelNoise, Sim};
 use super::{MujocoError, MujocoTask, StepF64, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
@@ -19,12 +19,7 @@ options! {
         /// Episode length before truncation.
         max_episode_steps: u32 = 1000,
     }
-}
-
-impl InvertedDoublePendulumOptions {
-    fn check(&self) -> Result<(), &'static str> {
-        check_scale(self.reset_noise_scale)
-    }
+    nonnegative: reset_noise_scale;
 }
 
 /// Gymnasium's `InvertedDoublePendulum-v5`: balance two stacked poles on
@@ -112,10 +107,8 @@ impl MujocoTask<{ InvertedDoublePendulum::OBS }, { InvertedDoublePendulum::ACT }
     }
 
     fn sample_reset<R: RngCore + ?Sized>(&self, rng: &mut R) -> (Vec<f64>, Vec<f64>) {
-        let s = self.options.reset_noise_scale;
-        let qpos = Sim::uniform_noise(self.sim.init_qpos(), s, rng);
-        let qvel = Sim::normal_noise(&self.sim.zero_qvel(), s, rng);
-        (qpos, qvel)
+        self.sim
+            .noisy_reset(self.options.reset_noise_scale, QvelNoise::Normal, rng)
     }
 }
 

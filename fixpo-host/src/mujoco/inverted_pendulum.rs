@@ -1,7 +1,7 @@
 //! `InvertedPendulum-v5`.
 
-use super::options::{check_scale, options};
-use super::sim::Sim;
+use super::options::options;
+use super::sim::{QvelNoise, Sim};
 use super::{MujocoError, MujocoTask, StepF64, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
@@ -16,12 +16,7 @@ options! {
         /// Episode length before truncation.
         max_episode_steps: u32 = 1000,
     }
-}
-
-impl InvertedPendulumOptions {
-    fn check(&self) -> Result<(), &'static str> {
-        check_scale(self.reset_noise_scale)
-    }
+    nonnegative: reset_noise_scale;
 }
 
 /// Gymnasium's `InvertedPendulum-v5`: balance a pole on a cart.
@@ -80,10 +75,8 @@ impl MujocoTask<{ InvertedPendulum::OBS }, { InvertedPendulum::ACT }> for Invert
     }
 
     fn sample_reset<R: RngCore + ?Sized>(&self, rng: &mut R) -> (Vec<f64>, Vec<f64>) {
-        let s = self.options.reset_noise_scale;
-        let qpos = Sim::uniform_noise(self.sim.init_qpos(), s, rng);
-        let qvel = Sim::uniform_noise(&self.sim.zero_qvel(), s, rng);
-        (qpos, qvel)
+        self.sim
+            .noisy_reset(self.options.reset_noise_scale, QvelNoise::Uniform, rng)
     }
 }
 

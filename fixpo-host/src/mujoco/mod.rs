@@ -52,6 +52,8 @@
 //! - `sim.rs`: [`Sim`], the physics of one task instance, and the models
 //!   loaded from [`mjcf_dir`];
 //! - `options.rs`: the `options!` macro that makes every `…Options` struct;
+//! - `locomotion.rs`: the observation and the step that Hopper, Walker2d,
+//!   HalfCheetah and Swimmer share;
 //! - `numpy.rs`: NumPy's sums and clips, so that results agree bit for bit;
 //! - one file per task, named after it.
 //!
@@ -63,6 +65,7 @@ mod half_cheetah;
 mod hopper;
 mod inverted_double_pendulum;
 mod inverted_pendulum;
+mod locomotion;
 mod numpy;
 mod options;
 mod reacher;

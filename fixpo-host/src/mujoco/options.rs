@@ -1,6 +1,7 @@
 //! The options machinery: every task's options struct is made by the
 //! `options!` macro from a list of Gymnasium's keyword arguments with
-//! their defaults, and can be read and set by name.
+//! their defaults and the checks they must pass, and can be read and set
+//! by name.
 
 /// An option value given as `f64` on the command line.
 pub(crate) trait OptionValue: Sized {
@@ -49,12 +50,20 @@ impl OptionValue for u32 {
 
 /// Defines a task's options struct with Gymnasium's defaults, the
 /// by-name setter and getter, and the list of names.
+///
+/// After the fields, optional checks, in this order:
+/// `nonnegative: a, b;` (each finite and ≥ 0), `ordered: a_min <= a_max, …;`
+/// and `also: path;` (a function `fn(&Self) -> Result<(), &'static str>`
+/// for anything else). Setting an option that would fail them is refused.
 macro_rules! options {
     (
         $(#[$meta:meta])*
         $name:ident for $task:literal {
             $( $(#[doc = $doc:expr])* $field:ident : $ty:ty = $default:expr ),* $(,)?
         }
+        $( nonnegative: $($scale:ident),+ ; )?
+        $( ordered: $($min:ident <= $max:ident),+ ; )?
+        $( also: $also:path ; )?
     ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,6 +88,25 @@ macro_rules! options {
                     $( stringify!($field) => Some(self.$field.to_option()), )*
                     _ => None,
                 }
+            }
+
+            /// The checks declared after the fields, in order.
+            fn check(&self) -> Result<(), &'static str> {
+                $($(
+                    $crate::mujoco::options::check_nonnegative(
+                        self.$scale,
+                        concat!(stringify!($scale), " must be finite and ≥ 0"),
+                    )?;
+                )+)?
+                $($(
+                    $crate::mujoco::options::check_range(
+                        self.$min,
+                        self.$max,
+                        concat!(stringify!($min), " > ", stringify!($max)),
+                    )?;
+                )+)?
+                $( $also(self)?; )?
+                Ok(())
             }
 
             /// Checks the options (ranges, scales).
@@ -130,11 +158,53 @@ pub(crate) fn check_range(min: f64, max: f64, what: &'static str) -> Result<(), 
     if min <= max { Ok(()) } else { Err(what) }
 }
 
-/// Checks a `reset_noise_scale`.
-pub(crate) fn check_scale(s: f64) -> Result<(), &'static str> {
+/// Checks that `s` is finite and ≥ 0; `what` says which.
+pub(crate) fn check_nonnegative(s: f64, what: &'static str) -> Result<(), &'static str> {
     if s.is_finite() && s >= 0.0 {
         Ok(())
     } else {
-        Err("reset_noise_scale must be finite and ≥ 0")
+        Err(what)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::mujoco::{AntOptions, HopperOptions, MujocoError, ReacherOptions};
+
+    fn reason(e: MujocoError) -> String {
+        match e {
+            MujocoError::BadOption { reason, .. } | MujocoError::BadOptions { reason, .. } => {
+                reason
+            }
+            e => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn declared_checks_refuse_bad_values_with_their_reasons() {
+        let mut o = HopperOptions::default();
+        let e = o.set("reset_noise_scale", -1.0).unwrap_err();
+        assert_eq!(reason(e), "reset_noise_scale must be finite and ≥ 0");
+        let e = o.set("healthy_angle_min", 1.0).unwrap_err();
+        assert_eq!(reason(e), "healthy_angle_min > healthy_angle_max");
+        assert_eq!(o, HopperOptions::default(), "a refused value is not set");
+        let bad = HopperOptions {
+            healthy_state_min: 200.0,
+            ..HopperOptions::default()
+        };
+        let e = bad.validate().unwrap_err();
+        assert_eq!(reason(e), "healthy_state_min > healthy_state_max");
+
+        let mut a = AntOptions::default();
+        let e = a.set("contact_force_min", 2.0).unwrap_err();
+        assert_eq!(reason(e), "contact_force_min > contact_force_max");
+        let e = a.set("main_body", 14.0).unwrap_err();
+        assert_eq!(reason(e), "main_body must be a body index in 1..14");
+        a.set("main_body", 13.0).unwrap();
+
+        // Reacher declares no checks.
+        ReacherOptions::default()
+            .set("reward_dist_weight", -3.0)
+            .unwrap();
     }
 }

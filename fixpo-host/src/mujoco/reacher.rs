@@ -22,12 +22,6 @@ options! {
     }
 }
 
-impl ReacherOptions {
-    fn check(&self) -> Result<(), &'static str> {
-        Ok(())
-    }
-}
-
 /// Gymnasium's `Reacher-v5`: move a two-joint arm's fingertip to a random
 /// target.
 ///

@@ -34,6 +34,15 @@ impl std::fmt::Debug for Sim {
     }
 }
 
+/// The distribution of the `qvel` noise of [`Sim::noisy_reset`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum QvelNoise {
+    /// `U(−s, s)` per entry.
+    Uniform,
+    /// `s · N(0, 1)` per entry.
+    Normal,
+}
+
 /// The state kept in a snapshot: what the next `mj_step` reads.
 const SNAPSHOT_STATE: u32 = MjtState::mjSTATE_QPOS as u32
     | MjtState::mjSTATE_QVEL as u32
@@ -151,11 +160,7 @@ impl Sim {
             .collect()
     }
     /// `init + scale · N(0, 1)` per entry.
-    pub(super) fn normal_noise<R: RngCore + ?Sized>(
-        init: &[f64],
-        scale: f64,
-        rng: &mut R,
-    ) -> Vec<f64> {
+    fn normal_noise<R: RngCore + ?Sized>(init: &[f64], scale: f64, rng: &mut R) -> Vec<f64> {
         init.iter()
             .map(|&x| x + scale * f64::from(rng::normal(rng)))
             .collect()
@@ -163,6 +168,22 @@ impl Sim {
     /// Gymnasium's `init_qvel` (zeros).
     pub(super) fn zero_qvel(&self) -> Vec<f64> {
         vec![0.0; self.data.qvel().len()]
+    }
+    /// Gymnasium's usual reset state `(qpos, qvel)`: `init_qpos + U(−s, s)`
+    /// per entry, then zeros plus `qvel_noise` of scale `s` (drawn in that
+    /// order).
+    pub(super) fn noisy_reset<R: RngCore + ?Sized>(
+        &self,
+        s: f64,
+        qvel_noise: QvelNoise,
+        rng: &mut R,
+    ) -> (Vec<f64>, Vec<f64>) {
+        let qpos = Self::uniform_noise(self.init_qpos(), s, rng);
+        let qvel = match qvel_noise {
+            QvelNoise::Uniform => Self::uniform_noise(&self.zero_qvel(), s, rng),
+            QvelNoise::Normal => Self::normal_noise(&self.zero_qvel(), s, rng),
+        };
+        (qpos, qvel)
     }
 
     /// The action space from the actuators' control range (as Gymnasium:
