@@ -8,6 +8,11 @@ use crate::metrics::IterMetrics;
 use crate::train::{Observer, TrainOptions, TrainSummary, train};
 use serde::Serialize;
 
+#[cfg(feature = "mujoco")]
+mod raw;
+#[cfg(feature = "mujoco")]
+pub use raw::{RawStepper, raw_steps_per_sec};
+
 /// What `fixpo bench` reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
@@ -94,7 +99,7 @@ pub fn bench(cfg: RunConfig, settings: &str) -> Result<BenchReport> {
 /// training iteration (MuJoCo tasks only; otherwise it does nothing).
 struct RawBursts {
     #[cfg(feature = "mujoco")]
-    stepper: Option<crate::mujoco::RawStepper>,
+    stepper: Option<RawStepper>,
     batch: u64,
     steps: u64,
     secs: f64,
@@ -106,10 +111,7 @@ impl RawBursts {
         Ok(Self {
             #[cfg(feature = "mujoco")]
             stepper: match crate::mujoco::find(&cfg.env) {
-                Some(_) => Some(crate::mujoco::RawStepper::new(
-                    &cfg.env,
-                    rayon::current_num_threads(),
-                )?),
+                Some(_) => Some(RawStepper::new(&cfg.env, rayon::current_num_threads())?),
                 None => None,
             },
             batch: cfg.batch_size() as u64,
@@ -132,5 +134,37 @@ impl Observer for RawBursts {
         #[cfg(not(feature = "mujoco"))]
         let _ = (self.batch, self.steps, self.secs, self.last_secs);
         Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "mujoco"))]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    #[test]
+    fn bench_measures_raw_stepping_between_iterations() {
+        let mut cfg = RunConfig::reference("hopper");
+        cfg.num_envs = 8;
+        cfg.steps_per_env = 128;
+        cfg.total_steps = 2048;
+        let t0 = Instant::now();
+        let r = bench(cfg, "reference").unwrap();
+        let total = t0.elapsed().as_secs_f64();
+        assert_eq!((r.env_steps, r.batch), (2048, 1024));
+        let raw = r.raw_steps_per_s.expect("a MuJoCo task has a raw rate");
+        assert!(raw > 100.0, "{raw}");
+        let ratio = r.train_over_raw.unwrap();
+        assert!((ratio - r.env_steps_per_s / raw).abs() < 1e-9 * ratio);
+        // One burst of a batch per iteration, 2048 steps in all; their time is
+        // not part of the training's wall time, so the two add up to no more
+        // than the call took.
+        let burst_s = 2048.0 / raw;
+        assert!(
+            r.wall_s + burst_s <= total,
+            "{} + {burst_s} > {total}",
+            r.wall_s
+        );
+        assert!((r.env_steps_per_s * r.wall_s - 2048.0).abs() < 1e-6);
     }
 }

@@ -1,9 +1,9 @@
 //! `Ant-v5`.
 
-use super::{
-    MujocoError, MujocoTask, Sim, StepF64, check_range, check_scale, clip, flag, info, mujoco_env,
-    np_sum, options, sum_sq,
-};
+use super::numpy::{clip, flag, np_sum, sum_sq};
+use super::options::options;
+use super::sim::{QvelNoise, Sim};
+use super::{MujocoError, MujocoTask, StepF64, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
 
@@ -37,22 +37,15 @@ options! {
         /// Episode length before truncation.
         max_episode_steps: u32 = 1000,
     }
+    nonnegative: reset_noise_scale;
+    ordered: healthy_z_min <= healthy_z_max, contact_force_min <= contact_force_max;
+    also: AntOptions::check_main_body;
 }
 
 impl AntOptions {
-    fn check(&self) -> Result<(), &'static str> {
-        check_scale(self.reset_noise_scale)?;
-        check_range(
-            self.healthy_z_min,
-            self.healthy_z_max,
-            "healthy_z_min > healthy_z_max",
-        )?;
-        check_range(
-            self.contact_force_min,
-            self.contact_force_max,
-            "contact_force_min > contact_force_max",
-        )?;
-        // ant.xml has 14 bodies; the world (0) does not move.
+    /// `main_body` must be a body that moves: ant.xml has 14 bodies, and
+    /// the world (0) does not move.
+    fn check_main_body(&self) -> Result<(), &'static str> {
         if self.main_body >= 14 {
             return Err("main_body must be a body index in 1..14");
         }
@@ -80,6 +73,11 @@ const FILE: &str = "ant.xml";
 const NBODY: usize = 14;
 
 impl Ant {
+    /// The observation's size.
+    pub const OBS: usize = 105;
+    /// The action's size.
+    pub const ACT: usize = 8;
+
     fn main_xy(&self) -> [f64; 2] {
         let p = self.sim.data().xpos()[self.options.main_body as usize];
         [p[0], p[1]]
@@ -101,17 +99,17 @@ impl Ant {
     }
 }
 
-impl MujocoTask<105, 8> for Ant {
+impl MujocoTask<{ Ant::OBS }, { Ant::ACT }> for Ant {
     const INFO: EnvInfo = info(
         "ant",
-        105,
-        8,
+        Self::OBS,
+        Self::ACT,
         1.0,
         1000,
         "Ant-v5 (MuJoCo): make a four-legged robot walk forward",
     );
     const GYM_ID: &'static str = "Ant-v5";
-    type Options = AntOptions;
+    common_items!(AntOptions);
 
     fn with_options(options: AntOptions) -> Result<Self, MujocoError> {
         options.validate()?;
@@ -129,28 +127,7 @@ impl MujocoTask<105, 8> for Ant {
             xy_before: None,
         })
     }
-    fn options(&self) -> &AntOptions {
-        &self.options
-    }
-    fn option_names() -> &'static [&'static str] {
-        AntOptions::NAMES
-    }
-    fn option(&self, key: &str) -> Option<f64> {
-        self.options.get(key)
-    }
-    fn set_option(&mut self, key: &str, value: f64) -> Result<(), MujocoError> {
-        self.options.set(key, value)?;
-        self.sim.set_frame_skip(self.options.frame_skip);
-        Ok(())
-    }
-    fn sim(&self) -> &Sim {
-        &self.sim
-    }
-    fn sim_mut(&mut self) -> &mut Sim {
-        &mut self.sim
-    }
-
-    fn obs_f64(&self) -> [f64; 105] {
+    fn obs_f64(&self) -> [f64; Self::OBS] {
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
         let cf = self.contact_forces();
         core::array::from_fn(|i| match i {
@@ -160,7 +137,7 @@ impl MujocoTask<105, 8> for Ant {
         })
     }
 
-    fn step_f64(&mut self, action: &[f64; 8]) -> StepF64<105> {
+    fn step_f64(&mut self, action: &[f64; Self::ACT]) -> StepF64<{ Self::OBS }> {
         let before = self.xy_before.take().unwrap_or_else(|| self.main_xy());
         self.sim.simulate(action);
         let x_velocity = (self.main_xy()[0] - before[0]) / self.sim.dt();
@@ -179,13 +156,11 @@ impl MujocoTask<105, 8> for Ant {
     }
 
     fn sample_reset<R: RngCore + ?Sized>(&self, rng: &mut R) -> (Vec<f64>, Vec<f64>) {
-        let s = self.options.reset_noise_scale;
-        let qpos = Sim::uniform_noise(self.sim.init_qpos(), s, rng);
-        let qvel = Sim::normal_noise(&self.sim.zero_qvel(), s, rng);
-        (qpos, qvel)
+        self.sim
+            .noisy_reset(self.options.reset_noise_scale, QvelNoise::Normal, rng)
     }
 
-    fn set_state(&mut self, qpos: &[f64], qvel: &[f64]) -> Result<[f64; 105], MujocoError> {
+    fn set_state(&mut self, qpos: &[f64], qvel: &[f64]) -> Result<[f64; Self::OBS], MujocoError> {
         self.xy_before = None;
         self.sim.set_state(Self::INFO.name, qpos, qvel)?;
         Ok(self.obs_f64())
@@ -198,4 +173,4 @@ impl MujocoTask<105, 8> for Ant {
     }
 }
 
-mujoco_env!(Ant, 105, 8);
+mujoco_env!(Ant);

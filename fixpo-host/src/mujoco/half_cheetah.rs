@@ -1,9 +1,9 @@
 //! `HalfCheetah-v5`.
 
-use super::{
-    MujocoError, MujocoTask, Sim, StepF64, check_scale, common_items, info, mujoco_env, options,
-    sum_sq,
-};
+use super::locomotion::locomotion_items;
+use super::options::options;
+use super::sim::{QvelNoise, Sim};
+use super::{MujocoError, MujocoTask, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
 
@@ -21,12 +21,7 @@ options! {
         /// Episode length before truncation.
         max_episode_steps: u32 = 1000,
     }
-}
-
-impl HalfCheetahOptions {
-    fn check(&self) -> Result<(), &'static str> {
-        check_scale(self.reset_noise_scale)
-    }
+    nonnegative: reset_noise_scale;
 }
 
 /// Gymnasium's `HalfCheetah-v5`: a planar cheetah running forward.
@@ -41,17 +36,25 @@ pub struct HalfCheetah {
 
 const FILE: &str = "half_cheetah.xml";
 
-impl MujocoTask<17, 6> for HalfCheetah {
+impl HalfCheetah {
+    /// The observation's size.
+    pub const OBS: usize = 17;
+    /// The action's size.
+    pub const ACT: usize = 6;
+}
+
+impl MujocoTask<{ HalfCheetah::OBS }, { HalfCheetah::ACT }> for HalfCheetah {
     const INFO: EnvInfo = info(
         "halfcheetah",
-        17,
-        6,
+        Self::OBS,
+        Self::ACT,
         1.0,
         1000,
         "HalfCheetah-v5 (MuJoCo): make a planar cheetah run forward",
     );
     const GYM_ID: &'static str = "HalfCheetah-v5";
     common_items!(HalfCheetahOptions);
+    locomotion_items!(first_qpos: 1, clip_qvel: false);
 
     fn with_options(options: HalfCheetahOptions) -> Result<Self, MujocoError> {
         options.validate()?;
@@ -59,31 +62,10 @@ impl MujocoTask<17, 6> for HalfCheetah {
         Ok(Self { sim, options })
     }
 
-    fn obs_f64(&self) -> [f64; 17] {
-        let (q, v) = (self.sim.qpos(), self.sim.qvel());
-        core::array::from_fn(|i| if i < 8 { q[i + 1] } else { v[i - 8] })
-    }
-
-    fn step_f64(&mut self, action: &[f64; 6]) -> StepF64<17> {
-        let x_before = self.sim.qpos()[0];
-        self.sim.simulate(action);
-        let x_velocity = (self.sim.qpos()[0] - x_before) / self.sim.dt();
-        let o = self.options;
-        let reward = o.forward_reward_weight * x_velocity - o.ctrl_cost_weight * sum_sq(action);
-        StepF64 {
-            obs: self.obs_f64(),
-            reward,
-            terminated: false,
-            truncated: self.sim.elapsed_steps() >= o.max_episode_steps,
-        }
-    }
-
     fn sample_reset<R: RngCore + ?Sized>(&self, rng: &mut R) -> (Vec<f64>, Vec<f64>) {
-        let s = self.options.reset_noise_scale;
-        let qpos = Sim::uniform_noise(self.sim.init_qpos(), s, rng);
-        let qvel = Sim::normal_noise(&self.sim.zero_qvel(), s, rng);
-        (qpos, qvel)
+        self.sim
+            .noisy_reset(self.options.reset_noise_scale, QvelNoise::Normal, rng)
     }
 }
 
-mujoco_env!(HalfCheetah, 17, 6);
+mujoco_env!(HalfCheetah);

@@ -1,9 +1,9 @@
 //! `Hopper-v5`.
 
-use super::{
-    MujocoError, MujocoTask, Sim, StepF64, check_range, check_scale, clip, common_items, flag,
-    info, mujoco_env, options, sum_sq,
-};
+use super::locomotion::{locomotion_items, torso_upright};
+use super::options::options;
+use super::sim::{QvelNoise, Sim};
+use super::{MujocoError, MujocoTask, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
 
@@ -37,27 +37,11 @@ options! {
         /// Episode length before truncation.
         max_episode_steps: u32 = 1000,
     }
-}
-
-impl HopperOptions {
-    fn check(&self) -> Result<(), &'static str> {
-        check_scale(self.reset_noise_scale)?;
-        check_range(
-            self.healthy_state_min,
-            self.healthy_state_max,
-            "healthy_state_min > healthy_state_max",
-        )?;
-        check_range(
-            self.healthy_z_min,
-            self.healthy_z_max,
-            "healthy_z_min > healthy_z_max",
-        )?;
-        check_range(
-            self.healthy_angle_min,
-            self.healthy_angle_max,
-            "healthy_angle_min > healthy_angle_max",
-        )
-    }
+    nonnegative: reset_noise_scale;
+    ordered:
+        healthy_state_min <= healthy_state_max,
+        healthy_z_min <= healthy_z_max,
+        healthy_angle_min <= healthy_angle_max;
 }
 
 /// Gymnasium's `Hopper-v5`: a one-legged robot hopping forward.
@@ -74,6 +58,13 @@ pub struct Hopper {
 const FILE: &str = "hopper.xml";
 
 impl Hopper {
+    /// The observation's size.
+    pub const OBS: usize = 11;
+    /// The action's size.
+    pub const ACT: usize = 3;
+
+    /// Gymnasium's `is_healthy`: every entry of `(qpos[2..], qvel)`
+    /// strictly inside the healthy state range, and the torso upright.
     fn is_healthy(&self) -> bool {
         let o = &self.options;
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
@@ -81,26 +72,24 @@ impl Hopper {
             .iter()
             .chain(v)
             .all(|&x| o.healthy_state_min < x && x < o.healthy_state_max);
-        let (z, angle) = (q[1], q[2]);
-        state_ok
-            && o.healthy_z_min < z
-            && z < o.healthy_z_max
-            && o.healthy_angle_min < angle
-            && angle < o.healthy_angle_max
+        let z = (o.healthy_z_min, o.healthy_z_max);
+        let angle = (o.healthy_angle_min, o.healthy_angle_max);
+        state_ok && torso_upright(q, z, angle)
     }
 }
 
-impl MujocoTask<11, 3> for Hopper {
+impl MujocoTask<{ Hopper::OBS }, { Hopper::ACT }> for Hopper {
     const INFO: EnvInfo = info(
         "hopper",
-        11,
-        3,
+        Self::OBS,
+        Self::ACT,
         1.0,
         1000,
         "Hopper-v5 (MuJoCo): make a one-legged robot hop forward without falling",
     );
     const GYM_ID: &'static str = "Hopper-v5";
     common_items!(HopperOptions);
+    locomotion_items!(first_qpos: 1, clip_qvel: true, is_healthy: Self::is_healthy);
 
     fn with_options(options: HopperOptions) -> Result<Self, MujocoError> {
         options.validate()?;
@@ -108,39 +97,10 @@ impl MujocoTask<11, 3> for Hopper {
         Ok(Self { sim, options })
     }
 
-    fn obs_f64(&self) -> [f64; 11] {
-        let (q, v) = (self.sim.qpos(), self.sim.qvel());
-        core::array::from_fn(|i| {
-            if i < 5 {
-                q[i + 1]
-            } else {
-                clip(v[i - 5], -10.0, 10.0)
-            }
-        })
-    }
-
-    fn step_f64(&mut self, action: &[f64; 3]) -> StepF64<11> {
-        let x_before = self.sim.qpos()[0];
-        self.sim.simulate(action);
-        let x_velocity = (self.sim.qpos()[0] - x_before) / self.sim.dt();
-        let o = self.options;
-        let healthy = self.is_healthy();
-        let rewards = o.forward_reward_weight * x_velocity + flag(healthy, o.healthy_reward);
-        let reward = rewards - o.ctrl_cost_weight * sum_sq(action);
-        StepF64 {
-            obs: self.obs_f64(),
-            reward,
-            terminated: !healthy && o.terminate_when_unhealthy,
-            truncated: self.sim.elapsed_steps() >= o.max_episode_steps,
-        }
-    }
-
     fn sample_reset<R: RngCore + ?Sized>(&self, rng: &mut R) -> (Vec<f64>, Vec<f64>) {
-        let s = self.options.reset_noise_scale;
-        let qpos = Sim::uniform_noise(self.sim.init_qpos(), s, rng);
-        let qvel = Sim::uniform_noise(&self.sim.zero_qvel(), s, rng);
-        (qpos, qvel)
+        self.sim
+            .noisy_reset(self.options.reset_noise_scale, QvelNoise::Uniform, rng)
     }
 }
 
-mujoco_env!(Hopper, 11, 3);
+mujoco_env!(Hopper);

@@ -1,9 +1,9 @@
 //! `InvertedDoublePendulum-v5`.
 
-use super::{
-    MujocoError, MujocoTask, Sim, StepF64, check_scale, clip, common_items, info, mujoco_env,
-    options,
-};
+use super::numpy::clip;
+use super::options::options;
+use super::sim::{QvelNoise, Sim};
+use super::{MujocoError, MujocoTask, StepF64, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
 
@@ -19,12 +19,7 @@ options! {
         /// Episode length before truncation.
         max_episode_steps: u32 = 1000,
     }
-}
-
-impl InvertedDoublePendulumOptions {
-    fn check(&self) -> Result<(), &'static str> {
-        check_scale(self.reset_noise_scale)
-    }
+    nonnegative: reset_noise_scale;
 }
 
 /// Gymnasium's `InvertedDoublePendulum-v5`: balance two stacked poles on
@@ -43,11 +38,20 @@ pub struct InvertedDoublePendulum {
 
 const FILE: &str = "inverted_double_pendulum.xml";
 
-impl MujocoTask<9, 1> for InvertedDoublePendulum {
+impl InvertedDoublePendulum {
+    /// The observation's size.
+    pub const OBS: usize = 9;
+    /// The action's size.
+    pub const ACT: usize = 1;
+}
+
+impl MujocoTask<{ InvertedDoublePendulum::OBS }, { InvertedDoublePendulum::ACT }>
+    for InvertedDoublePendulum
+{
     const INFO: EnvInfo = info(
         "inverted-double-pendulum",
-        9,
-        1,
+        Self::OBS,
+        Self::ACT,
         1.0,
         1000,
         "InvertedDoublePendulum-v5 (MuJoCo): balance two stacked poles on a cart",
@@ -68,7 +72,7 @@ impl MujocoTask<9, 1> for InvertedDoublePendulum {
         Ok(Self { sim, options })
     }
 
-    fn obs_f64(&self) -> [f64; 9] {
+    fn obs_f64(&self) -> [f64; Self::OBS] {
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
         let c = self.sim.data().qfrc_constraint();
         [
@@ -84,7 +88,7 @@ impl MujocoTask<9, 1> for InvertedDoublePendulum {
         ]
     }
 
-    fn step_f64(&mut self, action: &[f64; 1]) -> StepF64<9> {
+    fn step_f64(&mut self, action: &[f64; Self::ACT]) -> StepF64<{ Self::OBS }> {
         self.sim.simulate(action);
         let [x, _, y] = self.sim.data().site_xpos()[0];
         let obs = self.obs_f64();
@@ -103,11 +107,9 @@ impl MujocoTask<9, 1> for InvertedDoublePendulum {
     }
 
     fn sample_reset<R: RngCore + ?Sized>(&self, rng: &mut R) -> (Vec<f64>, Vec<f64>) {
-        let s = self.options.reset_noise_scale;
-        let qpos = Sim::uniform_noise(self.sim.init_qpos(), s, rng);
-        let qvel = Sim::normal_noise(&self.sim.zero_qvel(), s, rng);
-        (qpos, qvel)
+        self.sim
+            .noisy_reset(self.options.reset_noise_scale, QvelNoise::Normal, rng)
     }
 }
 
-mujoco_env!(InvertedDoublePendulum, 9, 1);
+mujoco_env!(InvertedDoublePendulum);

@@ -1,8 +1,8 @@
 //! `InvertedPendulum-v5`.
 
-use super::{
-    MujocoError, MujocoTask, Sim, StepF64, check_scale, common_items, info, mujoco_env, options,
-};
+use super::options::options;
+use super::sim::{QvelNoise, Sim};
+use super::{MujocoError, MujocoTask, StepF64, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
 
@@ -16,12 +16,7 @@ options! {
         /// Episode length before truncation.
         max_episode_steps: u32 = 1000,
     }
-}
-
-impl InvertedPendulumOptions {
-    fn check(&self) -> Result<(), &'static str> {
-        check_scale(self.reset_noise_scale)
-    }
+    nonnegative: reset_noise_scale;
 }
 
 /// Gymnasium's `InvertedPendulum-v5`: balance a pole on a cart.
@@ -37,11 +32,18 @@ pub struct InvertedPendulum {
 
 const FILE: &str = "inverted_pendulum.xml";
 
-impl MujocoTask<4, 1> for InvertedPendulum {
+impl InvertedPendulum {
+    /// The observation's size.
+    pub const OBS: usize = 4;
+    /// The action's size.
+    pub const ACT: usize = 1;
+}
+
+impl MujocoTask<{ InvertedPendulum::OBS }, { InvertedPendulum::ACT }> for InvertedPendulum {
     const INFO: EnvInfo = info(
         "inverted-pendulum",
-        4,
-        1,
+        Self::OBS,
+        Self::ACT,
         3.0,
         1000,
         "InvertedPendulum-v5 (MuJoCo): balance a pole on a cart",
@@ -55,12 +57,12 @@ impl MujocoTask<4, 1> for InvertedPendulum {
         Ok(Self { sim, options })
     }
 
-    fn obs_f64(&self) -> [f64; 4] {
+    fn obs_f64(&self) -> [f64; Self::OBS] {
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
         [q[0], q[1], v[0], v[1]]
     }
 
-    fn step_f64(&mut self, action: &[f64; 1]) -> StepF64<4> {
+    fn step_f64(&mut self, action: &[f64; Self::ACT]) -> StepF64<{ Self::OBS }> {
         self.sim.simulate(action);
         let obs = self.obs_f64();
         let terminated = !obs.iter().all(|x| x.is_finite()) || obs[1].abs() > 0.2;
@@ -73,11 +75,9 @@ impl MujocoTask<4, 1> for InvertedPendulum {
     }
 
     fn sample_reset<R: RngCore + ?Sized>(&self, rng: &mut R) -> (Vec<f64>, Vec<f64>) {
-        let s = self.options.reset_noise_scale;
-        let qpos = Sim::uniform_noise(self.sim.init_qpos(), s, rng);
-        let qvel = Sim::uniform_noise(&self.sim.zero_qvel(), s, rng);
-        (qpos, qvel)
+        self.sim
+            .noisy_reset(self.options.reset_noise_scale, QvelNoise::Uniform, rng)
     }
 }
 
-mujoco_env!(InvertedPendulum, 4, 1);
+mujoco_env!(InvertedPendulum);

@@ -1,8 +1,9 @@
 //! `Reacher-v5`.
 
-use super::{
-    MujocoError, MujocoTask, Sim, StepF64, common_items, info, mujoco_env, options, sum_sq,
-};
+use super::numpy::sum_sq;
+use super::options::options;
+use super::sim::Sim;
+use super::{MujocoError, MujocoTask, StepF64, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use fixpo_core::rng;
 use rand_core::RngCore;
@@ -18,12 +19,6 @@ options! {
         frame_skip: u32 = 2,
         /// Episode length before truncation (Gymnasium registers 50).
         max_episode_steps: u32 = 50,
-    }
-}
-
-impl ReacherOptions {
-    fn check(&self) -> Result<(), &'static str> {
-        Ok(())
     }
 }
 
@@ -49,6 +44,11 @@ pub struct Reacher {
 const FILE: &str = "reacher.xml";
 
 impl Reacher {
+    /// The observation's size.
+    pub const OBS: usize = 10;
+    /// The action's size.
+    pub const ACT: usize = 2;
+
     fn tip_minus_target(&self) -> [f64; 3] {
         let x = self.sim.data().xpos();
         let (a, b) = (x[self.fingertip], x[self.target]);
@@ -56,11 +56,11 @@ impl Reacher {
     }
 }
 
-impl MujocoTask<10, 2> for Reacher {
+impl MujocoTask<{ Reacher::OBS }, { Reacher::ACT }> for Reacher {
     const INFO: EnvInfo = info(
         "reacher",
-        10,
-        2,
+        Self::OBS,
+        Self::ACT,
         1.0,
         50,
         "Reacher-v5 (MuJoCo): move a two-joint arm's fingertip to a random target",
@@ -81,7 +81,7 @@ impl MujocoTask<10, 2> for Reacher {
         })
     }
 
-    fn obs_f64(&self) -> [f64; 10] {
+    fn obs_f64(&self) -> [f64; Self::OBS] {
         let (q, v) = (self.sim.qpos(), self.sim.qvel());
         let d = self.tip_minus_target();
         [
@@ -98,7 +98,7 @@ impl MujocoTask<10, 2> for Reacher {
         ]
     }
 
-    fn step_f64(&mut self, action: &[f64; 2]) -> StepF64<10> {
+    fn step_f64(&mut self, action: &[f64; Self::ACT]) -> StepF64<{ Self::OBS }> {
         self.sim.simulate(action);
         let d = self.tip_minus_target();
         // np.linalg.norm of a 3-vector: sqrt of BLAS ddot, which accumulates with FMA.
@@ -133,4 +133,4 @@ impl MujocoTask<10, 2> for Reacher {
     }
 }
 
-mujoco_env!(Reacher, 10, 2);
+mujoco_env!(Reacher);

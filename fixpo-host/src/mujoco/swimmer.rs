@@ -1,9 +1,9 @@
 //! `Swimmer-v5`.
 
-use super::{
-    MujocoError, MujocoTask, Sim, StepF64, check_scale, common_items, info, mujoco_env, options,
-    sum_sq,
-};
+use super::locomotion::locomotion_items;
+use super::options::options;
+use super::sim::{QvelNoise, Sim};
+use super::{MujocoError, MujocoTask, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
 
@@ -21,12 +21,7 @@ options! {
         /// Episode length before truncation.
         max_episode_steps: u32 = 1000,
     }
-}
-
-impl SwimmerOptions {
-    fn check(&self) -> Result<(), &'static str> {
-        check_scale(self.reset_noise_scale)
-    }
+    nonnegative: reset_noise_scale;
 }
 
 /// Gymnasium's `Swimmer-v5`: a three-link swimmer in a viscous fluid.
@@ -41,17 +36,25 @@ pub struct Swimmer {
 
 const FILE: &str = "swimmer.xml";
 
-impl MujocoTask<8, 2> for Swimmer {
+impl Swimmer {
+    /// The observation's size.
+    pub const OBS: usize = 8;
+    /// The action's size.
+    pub const ACT: usize = 2;
+}
+
+impl MujocoTask<{ Swimmer::OBS }, { Swimmer::ACT }> for Swimmer {
     const INFO: EnvInfo = info(
         "swimmer",
-        8,
-        2,
+        Self::OBS,
+        Self::ACT,
         1.0,
         1000,
         "Swimmer-v5 (MuJoCo): make a three-link swimmer move forward in a viscous fluid",
     );
     const GYM_ID: &'static str = "Swimmer-v5";
     common_items!(SwimmerOptions);
+    locomotion_items!(first_qpos: 2, clip_qvel: false);
 
     fn with_options(options: SwimmerOptions) -> Result<Self, MujocoError> {
         options.validate()?;
@@ -59,31 +62,10 @@ impl MujocoTask<8, 2> for Swimmer {
         Ok(Self { sim, options })
     }
 
-    fn obs_f64(&self) -> [f64; 8] {
-        let (q, v) = (self.sim.qpos(), self.sim.qvel());
-        core::array::from_fn(|i| if i < 3 { q[i + 2] } else { v[i - 3] })
-    }
-
-    fn step_f64(&mut self, action: &[f64; 2]) -> StepF64<8> {
-        let x_before = self.sim.qpos()[0];
-        self.sim.simulate(action);
-        let x_velocity = (self.sim.qpos()[0] - x_before) / self.sim.dt();
-        let o = self.options;
-        let reward = o.forward_reward_weight * x_velocity - o.ctrl_cost_weight * sum_sq(action);
-        StepF64 {
-            obs: self.obs_f64(),
-            reward,
-            terminated: false,
-            truncated: self.sim.elapsed_steps() >= o.max_episode_steps,
-        }
-    }
-
     fn sample_reset<R: RngCore + ?Sized>(&self, rng: &mut R) -> (Vec<f64>, Vec<f64>) {
-        let s = self.options.reset_noise_scale;
-        let qpos = Sim::uniform_noise(self.sim.init_qpos(), s, rng);
-        let qvel = Sim::uniform_noise(&self.sim.zero_qvel(), s, rng);
-        (qpos, qvel)
+        self.sim
+            .noisy_reset(self.options.reset_noise_scale, QvelNoise::Uniform, rng)
     }
 }
 
-mujoco_env!(Swimmer, 8, 2);
+mujoco_env!(Swimmer);

@@ -1,6 +1,11 @@
 //! Unit tests of the MuJoCo tasks that need the MJCF files but not Python.
 
+use super::sim::load_model;
 use super::*;
+use crate::tasks::EnvState;
+use fixpo_core::env::ActionSpace;
+use fixpo_core::rng::{self, Pcg32};
+use std::path::Path;
 
 fn load<const O: usize, const A: usize, T: MujocoTask<O, A>>() -> T {
     T::load().unwrap_or_else(|e| panic!("{e}"))
@@ -251,13 +256,6 @@ fn missing_model_names_the_setup_script() {
 }
 
 #[test]
-fn raw_stepping_rate_is_measured() {
-    let sps = raw_steps_per_sec("hopper", 2000, 2).unwrap();
-    assert!(sps > 100.0, "{sps}");
-    assert!(raw_steps_per_sec("pendulum", 10, 1).is_err());
-}
-
-#[test]
 fn host_visitor_sees_every_task() {
     use crate::tasks::{TaskSpec, TaskVisitor};
     struct V;
@@ -280,44 +278,4 @@ fn host_visitor_sees_every_task() {
         assert_eq!((o, a, name, n), (info.obs_dim, info.act_dim, info.name, 1));
     }
     assert!(visit_task("cartpole", V).is_err());
-}
-
-/// `cargo test --release -p fixpo-host --features mujoco --lib raw_stepping_rates -- --ignored --nocapture`
-#[test]
-#[ignore = "benchmark; prints env steps/s"]
-fn raw_stepping_rates() {
-    for info in TASKS {
-        let one = raw_steps_per_sec(info.name, 100_000, 1).unwrap();
-        let two = raw_steps_per_sec(info.name, 100_000, 2).unwrap();
-        println!(
-            "{:26} {one:>9.0} env steps/s (1 thread) {two:>9.0} (2 threads)",
-            info.name
-        );
-    }
-}
-
-#[test]
-fn bench_measures_raw_stepping_between_iterations() {
-    let mut cfg = crate::config::RunConfig::reference("hopper");
-    cfg.num_envs = 8;
-    cfg.steps_per_env = 128;
-    cfg.total_steps = 2048;
-    let t0 = Instant::now();
-    let r = crate::bench::bench(cfg, "reference").unwrap();
-    let total = t0.elapsed().as_secs_f64();
-    assert_eq!((r.env_steps, r.batch), (2048, 1024));
-    let raw = r.raw_steps_per_s.expect("a MuJoCo task has a raw rate");
-    assert!(raw > 100.0, "{raw}");
-    let ratio = r.train_over_raw.unwrap();
-    assert!((ratio - r.env_steps_per_s / raw).abs() < 1e-9 * ratio);
-    // One burst of a batch per iteration, 2048 steps in all; their time is
-    // not part of the training's wall time, so the two add up to no more
-    // than the call took.
-    let burst_s = 2048.0 / raw;
-    assert!(
-        r.wall_s + burst_s <= total,
-        "{} + {burst_s} > {total}",
-        r.wall_s
-    );
-    assert!((r.env_steps_per_s * r.wall_s - 2048.0).abs() < 1e-6);
 }

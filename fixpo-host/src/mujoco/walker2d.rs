@@ -1,9 +1,9 @@
 //! `Walker2d-v5`.
 
-use super::{
-    MujocoError, MujocoTask, Sim, StepF64, check_range, check_scale, clip, common_items, flag,
-    info, mujoco_env, options, sum_sq,
-};
+use super::locomotion::{locomotion_items, torso_upright};
+use super::options::options;
+use super::sim::{QvelNoise, Sim};
+use super::{MujocoError, MujocoTask, common_items, info, mujoco_env};
 use fixpo_core::envs::EnvInfo;
 use rand_core::RngCore;
 
@@ -33,22 +33,8 @@ options! {
         /// Episode length before truncation.
         max_episode_steps: u32 = 1000,
     }
-}
-
-impl Walker2dOptions {
-    fn check(&self) -> Result<(), &'static str> {
-        check_scale(self.reset_noise_scale)?;
-        check_range(
-            self.healthy_z_min,
-            self.healthy_z_max,
-            "healthy_z_min > healthy_z_max",
-        )?;
-        check_range(
-            self.healthy_angle_min,
-            self.healthy_angle_max,
-            "healthy_angle_min > healthy_angle_max",
-        )
-    }
+    nonnegative: reset_noise_scale;
+    ordered: healthy_z_min <= healthy_z_max, healthy_angle_min <= healthy_angle_max;
 }
 
 /// Gymnasium's `Walker2d-v5` (model `walker2d_v5.xml`, both feet with
@@ -66,27 +52,32 @@ pub struct Walker2d {
 const FILE: &str = "walker2d_v5.xml";
 
 impl Walker2d {
+    /// The observation's size.
+    pub const OBS: usize = 17;
+    /// The action's size.
+    pub const ACT: usize = 6;
+
+    /// Gymnasium's `is_healthy`: the torso upright.
     fn is_healthy(&self) -> bool {
         let o = &self.options;
-        let (z, angle) = (self.sim.qpos()[1], self.sim.qpos()[2]);
-        o.healthy_z_min < z
-            && z < o.healthy_z_max
-            && o.healthy_angle_min < angle
-            && angle < o.healthy_angle_max
+        let z = (o.healthy_z_min, o.healthy_z_max);
+        let angle = (o.healthy_angle_min, o.healthy_angle_max);
+        torso_upright(self.sim.qpos(), z, angle)
     }
 }
 
-impl MujocoTask<17, 6> for Walker2d {
+impl MujocoTask<{ Walker2d::OBS }, { Walker2d::ACT }> for Walker2d {
     const INFO: EnvInfo = info(
         "walker2d",
-        17,
-        6,
+        Self::OBS,
+        Self::ACT,
         1.0,
         1000,
         "Walker2d-v5 (MuJoCo): make a two-legged robot walk forward without falling",
     );
     const GYM_ID: &'static str = "Walker2d-v5";
     common_items!(Walker2dOptions);
+    locomotion_items!(first_qpos: 1, clip_qvel: true, is_healthy: Self::is_healthy);
 
     fn with_options(options: Walker2dOptions) -> Result<Self, MujocoError> {
         options.validate()?;
@@ -94,39 +85,10 @@ impl MujocoTask<17, 6> for Walker2d {
         Ok(Self { sim, options })
     }
 
-    fn obs_f64(&self) -> [f64; 17] {
-        let (q, v) = (self.sim.qpos(), self.sim.qvel());
-        core::array::from_fn(|i| {
-            if i < 8 {
-                q[i + 1]
-            } else {
-                clip(v[i - 8], -10.0, 10.0)
-            }
-        })
-    }
-
-    fn step_f64(&mut self, action: &[f64; 6]) -> StepF64<17> {
-        let x_before = self.sim.qpos()[0];
-        self.sim.simulate(action);
-        let x_velocity = (self.sim.qpos()[0] - x_before) / self.sim.dt();
-        let o = self.options;
-        let healthy = self.is_healthy();
-        let rewards = o.forward_reward_weight * x_velocity + flag(healthy, o.healthy_reward);
-        let reward = rewards - o.ctrl_cost_weight * sum_sq(action);
-        StepF64 {
-            obs: self.obs_f64(),
-            reward,
-            terminated: !healthy && o.terminate_when_unhealthy,
-            truncated: self.sim.elapsed_steps() >= o.max_episode_steps,
-        }
-    }
-
     fn sample_reset<R: RngCore + ?Sized>(&self, rng: &mut R) -> (Vec<f64>, Vec<f64>) {
-        let s = self.options.reset_noise_scale;
-        let qpos = Sim::uniform_noise(self.sim.init_qpos(), s, rng);
-        let qvel = Sim::uniform_noise(&self.sim.zero_qvel(), s, rng);
-        (qpos, qvel)
+        self.sim
+            .noisy_reset(self.options.reset_noise_scale, QvelNoise::Uniform, rng)
     }
 }
 
-mujoco_env!(Walker2d, 17, 6);
+mujoco_env!(Walker2d);
