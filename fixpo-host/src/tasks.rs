@@ -190,6 +190,32 @@ fn kind_of(info: &EnvInfo) -> PolicyKind {
     }
 }
 
+/// Implements [`Builtin`] for a MuJoCo task from its `MujocoTask` impl.
+#[cfg(feature = "mujoco")]
+macro_rules! mujoco_builtin {
+    ($ty:ty) => {
+        impl Builtin for $ty {
+            const INFO: EnvInfo =
+                <$ty as crate::mujoco::MujocoTask<{ <$ty>::OBS }, { <$ty>::ACT }>>::INFO;
+            const GYM_ID: Option<&'static str> =
+                Some(<$ty as crate::mujoco::MujocoTask<{ <$ty>::OBS }, { <$ty>::ACT }>>::GYM_ID);
+
+            fn option_names() -> &'static [&'static str] {
+                <$ty as crate::mujoco::MujocoTask<{ <$ty>::OBS }, { <$ty>::ACT }>>::option_names()
+            }
+
+            fn build(options: &[(String, f64)]) -> Result<Self> {
+                use crate::mujoco::MujocoTask;
+                let mut t = <$ty>::load()?;
+                for (k, x) in options {
+                    t.set_option(k, *x)?;
+                }
+                Ok(t)
+            }
+        }
+    };
+}
+
 /// The task registry: one line per task, from which the listing, the
 /// name and Gymnasium-id lookup, the options, the presets and the
 /// dispatch to const-generic code are all generated. A task's dimensions
@@ -220,6 +246,33 @@ macro_rules! registry {
         /// The MuJoCo tasks' names and Gymnasium ids, known even in a
         /// build without the `mujoco` feature.
         pub const MUJOCO_NAMES: &[(&str, &str)] = &[ $( ($mname, $mgym), )* ];
+
+        /// The MuJoCo tasks' listing rows.
+        #[cfg(feature = "mujoco")]
+        pub const MUJOCO_TASKS: &[EnvInfo] = &[ $( <crate::mujoco::$mty as Builtin>::INFO, )* ];
+
+        $( #[cfg(feature = "mujoco")] mujoco_builtin!(crate::mujoco::$mty); )*
+
+        /// Calls `v` with the type of the MuJoCo task named `name` (its
+        /// name or Gymnasium id); `None` when no MuJoCo task has that name.
+        #[cfg(feature = "mujoco")]
+        pub(crate) fn visit_mujoco_type<V: crate::mujoco::TypeVisitor>(
+            name: &str,
+            v: V,
+        ) -> Option<V::Out> {
+            $(
+                if <crate::mujoco::$mty as Builtin>::INFO.name == name
+                    || <crate::mujoco::$mty as Builtin>::GYM_ID == Some(name)
+                {
+                    return Some(v.visit::<
+                        { crate::mujoco::$mty::OBS },
+                        { crate::mujoco::$mty::ACT },
+                        crate::mujoco::$mty,
+                    >());
+                }
+            )*
+            None
+        }
 
         /// Builds task `name` with `options` and calls `v` with its
         /// dimensions and type.

@@ -342,49 +342,21 @@ macro_rules! mujoco_env {
 }
 pub(crate) use mujoco_env;
 
-/// Defines [`TASKS`] and the dispatch from a task's name to its type from
-/// one list of the task types, each with the sizes its `OBS` and `ACT`
-/// give.
-macro_rules! tasks {
-    ($($ty:ident),* $(,)?) => {
-        /// The MuJoCo tasks' listing rows.
-        pub const TASKS: &[EnvInfo] = &[
-            $( <$ty as MujocoTask<{ $ty::OBS }, { $ty::ACT }>>::INFO, )*
-        ];
+/// The MuJoCo tasks' listing rows, in the registry's order
+/// ([`crate::tasks`] holds the one list of task types).
+pub const TASKS: &[EnvInfo] = crate::tasks::MUJOCO_TASKS;
 
-        /// Calls `v` with the type of the task named `name` (its name or
-        /// Gymnasium's id); `None` when no task has that name.
-        fn visit_type<V: TypeVisitor>(name: &str, v: V) -> Option<V::Out> {
-            $(
-                if is_named::<{ $ty::OBS }, { $ty::ACT }, $ty>(name) {
-                    return Some(v.visit::<{ $ty::OBS }, { $ty::ACT }, $ty>());
-                }
-            )*
-            None
-        }
-    };
-}
-
-tasks!(
-    Hopper,
-    Walker2d,
-    HalfCheetah,
-    Swimmer,
-    InvertedPendulum,
-    InvertedDoublePendulum,
-    Reacher,
-    Ant,
-);
-
-/// Whether `name` is task `T`'s name or Gymnasium's id for it.
-fn is_named<const O: usize, const A: usize, T: MujocoTask<O, A>>(name: &str) -> bool {
-    T::INFO.name == name || T::GYM_ID == name
+/// The registry's dispatch over the MuJoCo task types.
+fn visit_type<V: TypeVisitor>(name: &str, v: V) -> Option<V::Out> {
+    crate::tasks::visit_mujoco_type(name, v)
 }
 
 /// Generic code over the MuJoCo task types, before any is loaded: called
-/// with the task's `O`, `A` and type by `visit_type`.
-trait TypeVisitor {
+/// with the task's `O`, `A` and type by the registry.
+pub(crate) trait TypeVisitor {
+    /// What the visit returns.
     type Out;
+    /// Called with the task's dimensions and type.
     fn visit<const O: usize, const A: usize, T: MujocoTask<O, A> + Task<O, A>>(self) -> Self::Out;
 }
 
