@@ -158,6 +158,14 @@ pub enum MujocoError {
         /// What is wrong.
         reason: String,
     },
+    /// MuJoCo refused a saved state.
+    #[error("task `{task}`: MuJoCo refused the saved state: {reason}")]
+    Restore {
+        /// The task.
+        task: &'static str,
+        /// MuJoCo's message.
+        reason: String,
+    },
     /// No MuJoCo task has this name.
     #[error("unknown MuJoCo task `{0}`")]
     UnknownTask(String),

@@ -246,8 +246,8 @@ impl Sim {
         self.data.reset();
         self.data
             .set_state(&v[..n], SNAPSHOT_STATE)
-            .map_err(|e| MujocoError::Load {
-                path: PathBuf::from(task),
+            .map_err(|e| MujocoError::Restore {
+                task,
                 reason: e.to_string(),
             })?;
         self.data.forward();
