@@ -12,7 +12,8 @@ struct Cell<T>(UnsafeCell<T>);
 // measure sizes.
 unsafe impl<T> Sync for Cell<T> {}
 
-static TRAINER: Cell<Trainer<3, 32, 1>> = Cell(UnsafeCell::new(Trainer::zero(PolicyKind::Gaussian, 0.0)));
+// All zeros, as the firmware's: `.bss`, no flash.
+static TRAINER: Cell<Trainer<3, 32, 1>> = Cell(UnsafeCell::new(Trainer::zeroed(PolicyKind::Gaussian)));
 static BATCH: Cell<[Transition<3, 1>; 256]> = Cell(UnsafeCell::new([Transition::ZERO; 256]));
 
 /// The deterministic action for `obs` (pointer to 3 floats).
