@@ -1,15 +1,14 @@
-//! Build script for the firmware:
-//! - puts `memory.x` on the linker search path (cortex-m-rt's `link.x`
-//!   includes it);
-//! - copies the policy file named by `FIXPO_POLICY` into `OUT_DIR` so
-//!   `src/policy.rs` can `include_bytes!` it into the `.policy` region.
-//!   Unset or empty `FIXPO_POLICY` gives an empty region ("no policy").
+//! Build script of the firmware library: copies the policy file named by
+//! `FIXPO_POLICY` into `OUT_DIR` so `src/policy.rs` can `include_bytes!` it
+//! into the `.policy` region (each board's memory.x places that section).
+//! Unset or empty `FIXPO_POLICY` gives an empty region ("no policy").
 
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Size of the POLICY region in memory.x; keep the two in step.
+/// Size of the smallest board's POLICY region (every board's memory.x
+/// reserves at least this much); keep the two in step.
 const POLICY_REGION_BYTES: usize = 64 * 1024;
 /// Bytes of the region header (magic + length) in front of the file.
 const POLICY_HEADER_BYTES: usize = 8;
@@ -17,11 +16,6 @@ const POLICY_HEADER_BYTES: usize = 8;
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
-
-    // Linker script for the board's memory map.
-    fs::copy(manifest_dir.join("memory.x"), out.join("memory.x")).expect("copy memory.x");
-    println!("cargo:rustc-link-search={}", out.display());
-    println!("cargo:rerun-if-changed=memory.x");
 
     // The policy file.
     println!("cargo:rerun-if-env-changed=FIXPO_POLICY");
@@ -41,7 +35,7 @@ fn main() {
             if bytes.len() > cap {
                 panic!(
                     "FIXPO_POLICY={}: {} bytes do not fit the {cap}-byte policy region \
-                     (grow POLICY in memory.x and POLICY_REGION_BYTES in build.rs)",
+                     (grow POLICY in the boards' memory.x and POLICY_REGION_BYTES in build.rs)",
                     path.display(),
                     bytes.len()
                 );

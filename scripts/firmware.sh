@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# Build the fixpo firmware for thumbv7em-none-eabihf (Cortex-M4F), report its
-# flash/RAM use, run it on QEMU's mps2-an386 and decode its defmt output.
+# Build a fixpo firmware board (firmware/boards/BOARD), report its flash/RAM
+# use, run it under QEMU (qemu-mps2 on mps2-an386, stm32f4 with its `qemu`
+# feature on netduinoplus2) and decode its defmt output.
 #
-#   scripts/firmware.sh [run|build|size|count|profile|test] [OPTIONS] [-- FIRMWARE_ARG...]
+#   scripts/firmware.sh [run|build|size|count|profile|test|clippy|footprint] [OPTIONS] [-- FIRMWARE_ARG...]
 #
 # Commands:
 #   run      (default) build, print sizes, boot in QEMU, decode defmt; exits
 #            with the firmware's status (0 ok, 1 failure/panic, 124 timeout)
-#   build    build and print sizes
+#   build    build and print sizes (and the ELF's path: `elf: PATH`)
 #   size     print sizes of the last build
+#   test     host checks of the firmware library workspace: cargo test,
+#            clippy, fmt
+#   clippy   clippy -D warnings and fmt --check of every board (each on its
+#            target, each feature set CI builds)
+#   footprint  build every board (release) and print its flash, static RAM
+#            and, with --policy, the stack high-water mark measured under
+#            QEMU (qemu-mps2: `infer adapt=2`; stm32f4: its `qemu` build)
 #   count    instructions executed: runs `bench=0` and `bench=N` under QEMU's
 #            one-instruction-per-TB exec trace; prints totals and
 #            (total_N - total_0) / N per control step
 #   profile  like count for one run, plus executed instructions per function
 #            (exclusive of callees, after inlining)
-#   test     host checks of the firmware workspace: cargo test, clippy, fmt
 #
 # Options:
+#   --board B           qemu-mps2 (default) | stm32f4 | rp2350
 #   --policy FILE       build FILE into the .policy flash region (FIXPO_POLICY)
 #   --host-policy FILE  let the firmware read FILE from the host at run time
 #                       (semihosting; no rebuild)
@@ -34,8 +42,11 @@
 #                       e.g. --env DEFMT_LOG=debug
 #   -- ARG...           words for the firmware's semihosting command line
 #
-# Toolchain routes: `rustup` when `rustup target list --installed` has
-# thumbv7em-none-eabihf (plain cargo, rust-lld). Otherwise `debian`: Debian's
+# Build outputs go to $FIXPO_FW_TARGET_DIR (default firmware/target), shared
+# by all boards so boards on one target reuse fixpo-core's build.
+#
+# Toolchain routes: `rustup` when `rustup target list --installed` has the
+# board's target (plain cargo, rust-lld). Otherwise `debian`: Debian's
 # /usr/bin/cargo + /usr/bin/rustc 1.96 with RUSTC_BOOTSTRAP=1 and
 # -Zbuild-std=core (library sources from rust-web-src), linked by ld.lld.
 # scripts/setup-firmware-toolchain.sh installs either.
@@ -43,17 +54,17 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 fw=$here/firmware
-target=thumbv7em-none-eabihf
 
 die() { printf 'firmware.sh: %s\n' "$*" >&2; exit 2; }
 note() { printf 'firmware.sh: %s\n' "$*" >&2; }
 
 cmd=run
 case ${1:-} in
-    run | build | size | count | profile | test) cmd=$1; shift ;;
+    run | build | size | count | profile | test | clippy | footprint) cmd=$1; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
 
+board=qemu-mps2
 policy=""
 host_policy=""
 flash_policy=""
@@ -66,6 +77,7 @@ cargo_flags=()
 fw_args=()
 while [[ $# -gt 0 ]]; do
     case $1 in
+        --board) board=${2:?}; shift 2 ;;
         --policy)
             [[ -f ${2:-} ]] || die "--policy: no such file '${2:-}'"
             policy=$(realpath "$2"); shift 2 ;;
@@ -91,8 +103,39 @@ done
 [[ -n $host_policy ]] && fw_args+=("policy=$host_policy")
 [[ -n $policy && -n $flash_policy ]] && die "--policy and --flash-policy both fill the region: pick one"
 
+tdir=${FIXPO_FW_TARGET_DIR:-$fw/target}
+export CARGO_TARGET_DIR=$tdir
 profile_dir=$([[ $profile == dev ]] && echo debug || echo release)
-elf=$fw/target/$target/$profile_dir/fixpo-firmware
+
+# Per board: target, QEMU runner and policy region (keep in step with the
+# board's memory.x).
+set_board() {
+    board=$1
+    bdir=$fw/boards/$board
+    [[ -d $bdir ]] || die "no board '$board' (firmware/boards/: $(ls "$fw/boards" | tr '\n' ' '))"
+    runner=""
+    case $board in
+        qemu-mps2)
+            target=thumbv7em-none-eabihf
+            runner=$bdir/qemu-run.sh
+            policy_region_addr=0x003F0000 policy_region_bytes=65536 ;;
+        stm32f4)
+            target=thumbv7em-none-eabihf
+            # Only the `qemu` build (STM32F405 map) boots under QEMU.
+            [[ " ${cargo_flags[*]} " == *qemu* ]] && runner=$bdir/qemu-run.sh
+            if [[ " ${cargo_flags[*]} " == *stm32f405* || " ${cargo_flags[*]} " == *qemu* ]]; then
+                policy_region_addr=0x080E0000
+            else
+                policy_region_addr=0x08060000
+            fi
+            policy_region_bytes=131072 ;;
+        rp2350)
+            target=thumbv8m.main-none-eabihf
+            policy_region_addr=0x103F0000 policy_region_bytes=65536 ;;
+        *) die "board '$board' has no entry in scripts/firmware.sh (set_board)" ;;
+    esac
+    elf=$tdir/$target/$profile_dir/fixpo-$board
+}
 
 pick_route() {
     if [[ $route == auto ]]; then
@@ -112,18 +155,20 @@ build() {
     export FIXPO_POLICY=$policy
     export DEFMT_LOG=${DEFMT_LOG:-info}
     local flags=(--target "$target" --profile "$profile" "${cargo_flags[@]}")
-    note "building ($route route, $profile, DEFMT_LOG=$DEFMT_LOG, policy: ${policy:-none})"
+    note "building $board ($route route, $profile, ${cargo_flags[*]:-default features}, DEFMT_LOG=$DEFMT_LOG, policy: ${policy:-none})"
     case $route in
         rustup)
-            (cd "$fw" && cargo build "${flags[@]}") ;;
+            (cd "$bdir" && cargo build -j"${FIXPO_JOBS:-2}" "${flags[@]}") ;;
         debian)
             command -v ld.lld >/dev/null 2>&1 || die "ld.lld missing: run scripts/setup-firmware-toolchain.sh"
             # RUSTC/RUSTDOC: a rustup shim earlier on PATH must not be used.
-            (cd "$fw" && RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
+            (cd "$bdir" && RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1 \
                 CARGO_TARGET_THUMBV7EM_NONE_EABIHF_LINKER=ld.lld \
-                /usr/bin/cargo build -Zbuild-std=core "${flags[@]}") ;;
+                CARGO_TARGET_THUMBV8M_MAIN_NONE_EABIHF_LINKER=ld.lld \
+                /usr/bin/cargo build -j"${FIXPO_JOBS:-2}" -Zbuild-std=core "${flags[@]}") ;;
         *) die "unknown route '$route' (auto, rustup, debian)" ;;
     esac
+    echo "elf: $elf"
 }
 
 size_tool() {
@@ -155,10 +200,6 @@ sizes() {
         }'
 }
 
-# Policy region base and size: keep in step with firmware/memory.x.
-policy_region_addr=0x003F0000
-policy_region_bytes=65536
-
 run_qemu() {
     local extra=${FIXPO_QEMU_EXTRA:-} tmp=""
     if [[ -n $flash_policy ]]; then
@@ -177,7 +218,8 @@ run_qemu() {
         extra+=" -device loader,file=$tmp/region.bin,addr=$policy_region_addr,force-raw=on"
     fi
     local status=0
-    FIXPO_QEMU_EXTRA=$extra FIXPO_QEMU_TIMEOUT=$timeout_s "$fw/qemu-run.sh" "$elf" "$@" || status=$?
+    [[ -n $runner ]] || die "board $board ${cargo_flags[*]} has no QEMU machine: flash it with probe-rs (firmware/README.md)"
+    FIXPO_QEMU_EXTRA=$extra FIXPO_QEMU_TIMEOUT=$timeout_s "$runner" "$elf" "$@" || status=$?
     [[ -z $tmp ]] || rm -rf "$tmp"
     return "$status"
 }
@@ -249,14 +291,94 @@ cmd_profile() {
 }
 
 cmd_test() {
-    (cd "$fw" && cargo fmt --all -- --check && cargo test && cargo clippy --all-targets -- -D warnings)
+    (cd "$fw" && cargo fmt --all -- --check && cargo test -j"${FIXPO_JOBS:-2}" \
+        && cargo clippy -j"${FIXPO_JOBS:-2}" --all-targets -- -D warnings)
 }
+
+# Every board with every feature set CI builds: "BOARD[:FEATURES]".
+all_builds=(qemu-mps2 stm32f4 stm32f4:stm32f405 stm32f4:qemu rp2350)
+
+# Selects a build from "BOARD[:FEATURES]".
+select_build() {
+    local b=${1%%:*} f=""
+    [[ $1 == *:* ]] && f=${1#*:}
+    cargo_flags=()
+    [[ -n $f ]] && cargo_flags=(--features "$f")
+    set_board "$b"
+}
+
+cmd_clippy() {
+    local spec
+    for spec in "${all_builds[@]}"; do
+        select_build "$spec"
+        pick_route
+        note "clippy $spec ($target)"
+        (cd "$bdir" && cargo fmt -- --check \
+            && cargo clippy -j"${FIXPO_JOBS:-2}" --release "${cargo_flags[@]}" -- -D warnings)
+    done
+}
+
+# RAM of the chip each build targets (bytes), for the margin column.
+chip_ram() {
+    case $1 in
+        qemu-mps2) echo 65536 ;;        # the budget the tests hold it to
+        stm32f4 | stm32f4:stm32f405 | stm32f4:qemu) echo 131072 ;;  # SRAM1+2 (F405's 64 KiB CCM unused)
+        rp2350) echo 532480 ;;
+    esac
+}
+
+cmd_footprint() {
+    local spec rows=() log hwm
+    local keep_flash=$flash_policy
+    flash_policy=""
+    for spec in "${all_builds[@]}"; do
+        select_build "$spec"
+        build >/dev/null
+        local out flash static
+        out=$(sizes)
+        flash=$(awk '/^flash:/ { print $2 }' <<<"$out")
+        static=$(awk '/^RAM:/ { print $2 }' <<<"$out")
+        hwm="-"
+        if [[ -n $policy && -n $runner ]]; then
+            log=$(mktemp)
+            local words=()
+            [[ $board == qemu-mps2 ]] && words=(infer adapt=2)
+            if run_qemu "${words[@]}" >"$log" 2>&1; then
+                hwm=$(sed -n 's/.*stack high-water mark \([0-9]*\) bytes.*/\1/p' "$log" | tail -n1)
+            else
+                note "$spec: QEMU run failed; log in $log"
+            fi
+        fi
+        rows+=("$spec $flash $static ${hwm:--} $(chip_ram "$spec")")
+    done
+    flash_policy=$keep_flash
+    echo "== footprint (release, 3->32x32->1, full on-device fine-tuning linked in)"
+    printf '%-18s %9s %11s %10s %10s %9s %9s\n' build flash static_RAM stack_HWM total_RAM chip_RAM margin
+    local r
+    for r in "${rows[@]}"; do
+        # shellcheck disable=SC2086 # fields are single words
+        set -- $r
+        if [[ $4 == - ]]; then
+            printf '%-18s %9s %11s %10s %10s %9s %9s\n' "$1" "$2" "$3" "-" "-" "$5" "$(($5 - $3))+"
+        else
+            printf '%-18s %9s %11s %10s %10s %9s %9s\n' "$1" "$2" "$3" "$4" "$(($3 + $4))" "$5" "$(($5 - $3 - $4))"
+        fi
+    done
+    echo "(bytes; flash = vectors+code+rodata+.data init, policy region not included; stack_HWM"
+    echo " measured under QEMU with --policy; '-' = no QEMU machine for that build (the stm32f4"
+    echo " real-chip builds run the same library code paths as stm32f4:qemu); margin = chip_RAM"
+    echo " - total, or - static when the stack is not measured)"
+}
+
+set_board "$board"
 
 case $cmd in
     build) build; sizes ;;
     size) sizes ;;
-    run) build; sizes; echo "== QEMU mps2-an386"; run_qemu "${fw_args[@]}" ;;
+    run) build; sizes; echo "== QEMU ($board)"; run_qemu "${fw_args[@]}" ;;
     count) build; sizes; cmd_count ;;
     profile) build; sizes; cmd_profile ;;
     test) cmd_test ;;
+    clippy) cmd_clippy ;;
+    footprint) cmd_footprint ;;
 esac

@@ -5,6 +5,7 @@
 //! observations).
 
 use fixpo_check::{Deployed, audit_deployed};
+use fixpo_core::env::Env;
 use fixpo_core::fixpo::{Algo, Config, FixupSchedule, Serial, TrainScope, Trainer};
 use fixpo_core::learn::{LearnError, Learner};
 use fixpo_core::norm::{ObsNorm, RewardScaler, RunningMeanStd};
@@ -13,7 +14,6 @@ use fixpo_core::rollout::{CollectConfig, EnvSlot, NormStats, evaluate_episode};
 
 use crate::control::{ACT, Controller, HID, OBS};
 use crate::mem::{ROLLOUT, Scratch};
-use crate::plant::{SimPlant, Wires};
 
 /// Episodes per evaluation (before and after adaptation).
 pub const EVAL_EPISODES: u64 = 5;
@@ -75,14 +75,14 @@ pub fn config() -> Config {
     }
 }
 
-/// Mean deterministic return of `actor` on the plant over
-/// [`EVAL_EPISODES`] episodes with fixed initial states.
-pub fn evaluate(label: &str, actor: &Controller, wires: &Wires) -> f32 {
-    let mut plant = SimPlant::new(wires, ROLLOUT as u32);
+/// Mean deterministic return of `actor` on `plant` (episodes of
+/// [`ROLLOUT`] steps) over [`EVAL_EPISODES`] episodes with fixed initial
+/// states.
+pub fn evaluate<E: Env<OBS, ACT>>(label: &str, actor: &Controller, plant: &mut E) -> f32 {
     let mut sum = 0.0;
     for k in 0..EVAL_EPISODES {
         let mut rng = Pcg32::new(EVAL_SEED, k);
-        let ep = evaluate_episode(&mut plant, actor, &mut rng, true);
+        let ep = evaluate_episode(plant, actor, &mut rng, true);
         defmt::info!(
             "eval {=str} episode {=u64}: return {=f32} ({=u32} steps)",
             label,
@@ -150,16 +150,17 @@ pub struct Outcome {
     pub violations: u32,
 }
 
-/// Runs `updates` rounds of fixpo-core's training iteration on the plant
+/// Runs `updates` rounds of fixpo-core's training iteration on `plant`
 /// (one episode with the stochastic policy, a rollout of [`ROLLOUT`]
-/// steps, then one FixPO update), each followed by an independent
-/// trust-region check. `cfg` is [`config`] or a benchmarking variant.
-pub fn run(
+/// steps — the plant truncates its episodes there — then one FixPO
+/// update), each followed by an independent trust-region check. `cfg` is
+/// [`config`] or a benchmarking variant.
+pub fn run<E: Env<OBS, ACT>>(
     learner: &mut Learner<OBS, HID, ACT>,
     scratch: &mut Scratch,
     deploy: &Deploy,
     scaler: RewardScaler,
-    wires: &Wires,
+    plant: &mut E,
     cfg: &Config,
     updates: u32,
 ) -> Outcome {
@@ -180,7 +181,6 @@ pub fn run(
     };
     learner.track_obs = false;
     let mut rng = Pcg32::new(ADAPT_SEED, 1);
-    let mut plant = SimPlant::new(wires, ROLLOUT as u32);
     let mut slot = EnvSlot::NEW;
     let rollout = scratch.rollout();
     let mut out = Outcome {
@@ -199,7 +199,7 @@ pub fn run(
             &mut rng,
             &mut Serial,
             |b, batch, gae, rng, merge| {
-                let seen = b.collect(&mut plant, &mut slot, rng, batch, gae, &mut |ep| {
+                let seen = b.collect(plant, &mut slot, rng, batch, gae, &mut |ep| {
                     ep_ret = ep.ret;
                 })?;
                 merge(&seen);

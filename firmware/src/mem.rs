@@ -131,6 +131,8 @@ pub fn take() -> Memory {
 /// Word painted over the unused stack at boot.
 const PAINT: u32 = 0x5AFE_C0DE;
 /// How much of the stack is painted and watched (the RAM budget is 64 KiB).
+/// Boards call [`paint_stack`] with interrupts disabled (before any are
+/// enabled), so nothing runs below the painting frame.
 pub const STACK_WINDOW: usize = 32 * 1024;
 
 unsafe extern "C" {
@@ -147,14 +149,17 @@ fn stack_top() -> usize {
 /// thing in `main`.
 pub fn paint_stack() {
     let top = stack_top();
-    let sp = cortex_m::register::msp::read() as usize;
+    // The address of a local is at or above the stack pointer: an upper
+    // bound of SP without reading the register (no cortex-m dependency).
+    let here = 0u32;
+    let sp = core::hint::black_box(core::ptr::addr_of!(here)) as usize;
     let mut p = top - STACK_WINDOW;
     // Stay clear of this function's own frame (everything below SP is free
     // on Cortex-M: no red zone, interrupts are not enabled).
     while p + 64 < sp {
         // SAFETY: [top - STACK_WINDOW, sp - 64) is RAM below the live stack,
-        // which nothing uses; memory.x gives 4 MiB of RAM, far more than
-        // .data + .bss + STACK_WINDOW.
+        // which nothing uses; every board's RAM holds .data + .bss +
+        // STACK_WINDOW (memory.x; scripts/firmware.sh footprint).
         unsafe { (p as *mut u32).write_volatile(PAINT) };
         p += 4;
     }

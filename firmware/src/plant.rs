@@ -44,6 +44,12 @@ pub struct Wires {
     elapsed_ns: Cell<u64>,
 }
 
+impl Default for Wires {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Wires {
     /// Shaft at 0 rad, motor off, clock at 0.
     pub const fn new() -> Self {

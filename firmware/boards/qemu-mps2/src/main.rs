@@ -1,5 +1,5 @@
-//! fixpo firmware for Cortex-M4F (thumbv7em-none-eabihf); runs under QEMU's
-//! mps2-an386 for tests. See README.md.
+//! fixpo firmware on QEMU's mps2-an386 (Cortex-M4F, thumbv7em-none-eabihf):
+//! the board the end-to-end tests run. See firmware/README.md.
 //!
 //! Boot: validate the policy (flash region, or a host file) with
 //! fixpo-core's decoder; on a typed error, log it and fall back to the zero
@@ -19,45 +19,23 @@
 //!   instruction counting);
 //! - `panic`: panic on purpose, to check that failures reach the host.
 //!
-//! On the host this crate builds as a stub, so `cargo test` and `cargo
-//! clippy` work at the workspace root.
-#![cfg_attr(target_os = "none", no_std)]
-#![cfg_attr(target_os = "none", no_main)]
+//! The board-agnostic steps (decoding, inference report, adaptation, the
+//! simulated plant) are the `fixpo-firmware` library's; this crate adds the
+//! semihosting command line, host files and exit status.
+#![no_std]
+#![no_main]
 
-#[cfg(target_os = "none")]
-mod adapt;
-#[cfg(target_os = "none")]
-mod control;
-#[cfg(target_os = "none")]
 mod hostio;
-#[cfg(target_os = "none")]
-mod mem;
-#[cfg(target_os = "none")]
-mod plant;
-#[cfg(target_os = "none")]
-mod policy;
 
-#[cfg(not(target_os = "none"))]
-fn main() {
-    eprintln!(
-        "fixpo-firmware runs on a Cortex-M4F: build it with \
-         `cargo build --target thumbv7em-none-eabihf` or scripts/firmware.sh"
-    );
-    std::process::exit(2);
-}
-
-#[cfg(target_os = "none")]
 mod app {
-    use crate::adapt::{self, Deploy};
-    use crate::control::{self, ActionSource, HID, OBS};
-    use crate::mem::{self, FILE_LEN, ROLLOUT};
-    use crate::plant::{SimPlant, Wires};
-    use crate::{hostio, policy};
+    use crate::hostio;
     use cortex_m_rt::{ExceptionFrame, entry, exception};
     use defmt_semihosting as _; // global defmt logger over semihosting
-    use fixpo_core::env::Env;
-    use fixpo_core::file::{self, FileError};
-    use fixpo_core::rng::{Pcg32, uniform_range};
+    use fixpo_firmware::adapt::{self, Deploy};
+    use fixpo_firmware::boot::{self, Loaded};
+    use fixpo_firmware::control::{self, HID};
+    use fixpo_firmware::mem::{self, FILE_LEN, ROLLOUT};
+    use fixpo_firmware::plant::{SimPlant, Wires};
 
     /// Options from the semihosting command line.
     #[derive(Default)]
@@ -111,23 +89,12 @@ mod app {
         o
     }
 
-    fn log_policy(source: &str, bytes: &[u8]) {
-        let head = &bytes[..bytes.len().min(16)];
-        defmt::info!(
-            "policy from {=str}: {=usize} bytes, first {=usize}: {=[u8]:02x}",
-            source,
-            bytes.len(),
-            head.len(),
-            head
-        );
-    }
-
     /// Reads a host file into `buf` (see the `host-policy` feature).
     #[cfg(feature = "host-policy")]
     fn host_file<'b>(what: &str, path: &str, buf: &'b mut [u8]) -> Option<&'b [u8]> {
         match hostio::read_file(path, buf) {
             Ok(len) => {
-                log_policy(what, &buf[..len]);
+                boot::log_policy(what, &buf[..len]);
                 Some(&buf[..len])
             }
             Err(e) => {
@@ -145,27 +112,6 @@ mod app {
             path
         );
         None
-    }
-
-    /// Where the policy came from, or why there is none.
-    enum Loaded {
-        Ok,
-        Missing,
-        Rejected(FileError),
-    }
-
-    /// The 100 observations of the bit-exactness check: angles over the
-    /// circle, speeds beyond the plant's limit (to reach the observation and
-    /// action clips), a few huge values and a NaN (safe action).
-    fn infer_obs(k: u32, rng: &mut Pcg32) -> [f32; OBS] {
-        let th = uniform_range(rng, -core::f32::consts::PI, core::f32::consts::PI);
-        let thdot = uniform_range(rng, -12.0, 12.0);
-        match k {
-            97 => [1.0, 0.0, 1.0e6],
-            98 => [-1.0e6, 3.0e5, -7.5],
-            99 => [f32::NAN, 0.0, 0.0],
-            _ => [libm::cosf(th), libm::sinf(th), thdot],
-        }
     }
 
     #[entry]
@@ -190,74 +136,24 @@ mod app {
             None => Options::default(),
         };
 
-        let (start, size) = policy::region_bounds();
-        defmt::info!(
-            "policy region at {=usize:#010x}, {=usize} bytes; built with {=usize} bytes",
-            start,
-            size,
-            policy::POLICY_LEN
-        );
-
         // Boot phase: decode the policy into the scratch actor.
         let boot = mem.scratch.boot();
-        let mut bytes: Option<&[u8]> = None;
         // A host file, when asked for, replaces the region: if it cannot be
         // read, the policy is missing (no silent use of another policy).
-        if let Some(path) = options.policy_path {
-            bytes = host_file("host policy", path, &mut boot.file);
-        } else {
-            match policy::read() {
-                policy::Region::Policy(b) => {
-                    log_policy("flash region", b);
-                    bytes = Some(b);
-                }
-                policy::Region::Empty => defmt::info!("policy region empty"),
-                policy::Region::Invalid { magic, len } => defmt::warn!(
-                    "policy region invalid: magic {=[u8]:02x}, length {=u32}",
-                    magic,
-                    len
-                ),
-            }
-        }
-        let loaded = match bytes {
-            None => Loaded::Missing,
-            Some(b) => match file::decode_into::<OBS, HID, { control::ACT }>(b, &mut boot.actor) {
-                Ok(()) => Loaded::Ok,
-                Err(e) => Loaded::Rejected(e),
-            },
+        let bytes = match options.policy_path {
+            Some(path) => host_file("host policy", path, &mut boot.file),
+            None => boot::region_policy(),
         };
-        let deploy = match loaded {
-            Loaded::Ok => {
-                defmt::info!("policy ok: obs clip {=f32}", boot.actor.obs_clip);
-                Deploy::of(&boot.actor)
-            }
-            Loaded::Missing => {
-                defmt::error!("policy error: missing");
-                fallback(&wires);
-                finish(&options)
-            }
-            Loaded::Rejected(e) => {
-                defmt::error!("policy error: {}", e);
-                fallback(&wires);
+        let deploy = match boot::decode(bytes, &mut boot.actor) {
+            Loaded::Ok => Deploy::of(&boot.actor),
+            Loaded::Missing | Loaded::Rejected(_) => {
+                boot::sim_fallback(&wires);
                 finish(&options)
             }
         };
 
         if options.infer {
-            let mut rng = Pcg32::new(0x1AFE, 0);
-            for k in 0..100 {
-                let obs = infer_obs(k, &mut rng);
-                let mut a = [0.0f32; control::ACT];
-                ActionSource::act(&mut boot.actor, &obs, &mut a);
-                defmt::info!(
-                    "infer {=u32}: obs {=u32:08x} {=u32:08x} {=u32:08x} action {=u32:08x}",
-                    k,
-                    obs[0].to_bits(),
-                    obs[1].to_bits(),
-                    obs[2].to_bits(),
-                    a[0].to_bits()
-                );
-            }
+            boot::report_inference(&mut boot.actor);
         }
         if let Some(n) = options.bench {
             defmt::info!("bench: {=u32} control steps", n);
@@ -268,7 +164,11 @@ mod app {
         let want_train = options.adapt.is_some() || options.upd.is_some();
         if want_train {
             let before = match options.adapt {
-                Some(_) => adapt::evaluate("before", &boot.actor, &wires),
+                Some(_) => adapt::evaluate(
+                    "before",
+                    &boot.actor,
+                    &mut SimPlant::new(&wires, ROLLOUT as u32),
+                ),
                 None => 0.0,
             };
             // The network moves into the trainer; boot data is dead now.
@@ -280,7 +180,10 @@ mod app {
             if let Some(path) = options.critic_path {
                 let boot = mem.scratch.boot();
                 if let Some(b) = host_file("critic", path, &mut boot.file) {
-                    match file::decode_into::<OBS, HID, { control::ACT }>(b, &mut boot.actor) {
+                    match fixpo_core::file::decode_into::<{ control::OBS }, HID, { control::ACT }>(
+                        b,
+                        &mut boot.actor,
+                    ) {
                         Ok(()) => {
                             defmt::info!("critic ok");
                             critic = Some((
@@ -305,7 +208,15 @@ mod app {
                     hostio::exit(false)
                 };
                 defmt::info!("update bench: {=u32} updates, config {=str}", n, name);
-                let out = adapt::run(learner, mem.scratch, &deploy, scaler, &wires, &cfg, n);
+                let out = adapt::run(
+                    learner,
+                    mem.scratch,
+                    &deploy,
+                    scaler,
+                    &mut SimPlant::new(&wires, ROLLOUT as u32),
+                    &cfg,
+                    n,
+                );
                 defmt::info!("update bench done: {=u32} updates", out.updates);
             }
             if let Some(n) = options.adapt {
@@ -317,10 +228,22 @@ mod app {
                     learner.trainer.scope,
                     cfg.eps_kl
                 );
-                let out = adapt::run(learner, mem.scratch, &deploy, scaler, &wires, &cfg, n);
+                let out = adapt::run(
+                    learner,
+                    mem.scratch,
+                    &deploy,
+                    scaler,
+                    &mut SimPlant::new(&wires, ROLLOUT as u32),
+                    &cfg,
+                    n,
+                );
                 let boot = mem.scratch.boot();
                 deploy.stage(&learner.trainer.policy, &mut boot.actor);
-                let after = adapt::evaluate("after", &boot.actor, &wires);
+                let after = adapt::evaluate(
+                    "after",
+                    &boot.actor,
+                    &mut SimPlant::new(&wires, ROLLOUT as u32),
+                );
                 defmt::info!(
                     "adapt done: {=u32} updates, {=u32} trust-region violations, mean return before {=f32} after {=f32}",
                     out.updates,
@@ -331,27 +254,6 @@ mod app {
             }
         }
         finish(&options)
-    }
-
-    /// No valid policy: the controller keeps running on the zero action.
-    fn fallback(wires: &Wires) {
-        let mut source = control::ZeroAction;
-        let mut plant = SimPlant::new(wires, 20);
-        let mut rng = Pcg32::new(0x5AFE, 0);
-        let mut obs = plant.reset(&mut rng);
-        let mut action = [0.0f32; control::ACT];
-        let mut ret = 0.0;
-        for _ in 0..20 {
-            source.act(&obs, &mut action);
-            let step = plant.step(&action);
-            ret += step.reward;
-            obs = step.obs;
-        }
-        defmt::warn!(
-            "safe fallback: zero action {=f32}, 20 control steps run (return {=f32})",
-            action[0],
-            ret
-        );
     }
 
     /// Reports the stack and RAM use and ends the run.

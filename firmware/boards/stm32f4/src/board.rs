@@ -1,0 +1,177 @@
+//! The real STM32F4 board: pin map, drivers, watchdog, and the boot →
+//! (adapt) → control → safe-stop sequence.
+//!
+//! Pin map (Nucleo-F446RE Arduino header names; the STM32F405 uses the same
+//! port pins):
+//!
+//! | signal | pin | peripheral |
+//! | --- | --- | --- |
+//! | AS5600 SCL | PB8 (D15) | I2C1, 400 kHz |
+//! | AS5600 SDA | PB9 (D14) | I2C1 |
+//! | motor PWM | PA8 (D7) | TIM1_CH1, 20 kHz |
+//! | motor DIR | PA9 (D8) | GPIO out, high = positive torque |
+//! | LED | PA5 (D13, LD2) | GPIO out |
+//!
+//! TIM2 paces the control loop at 20 Hz; the IWDG resets the chip if the
+//! loop stops feeding it. After any reset the pins are inputs, so a motor
+//! driver whose PWM input has a pull-down stays off.
+
+use cortex_m_rt::{ExceptionFrame, entry, exception};
+use defmt_rtt as _; // defmt over RTT (probe-rs prints it)
+use panic_probe as _; // panic → defmt message → HardFault below
+use stm32f4xx_hal::pac;
+use stm32f4xx_hal::prelude::*;
+use stm32f4xx_hal::rcc::Config;
+use stm32f4xx_hal::timer::CounterHz;
+use stm32f4xx_hal::watchdog::IndependentWatchdog;
+
+use fixpo_firmware::boot::{self, Loaded};
+use fixpo_firmware::hw::{self, ControlTimer, HwConfig, HwPlant, Watchdog};
+use fixpo_firmware::mem;
+use fixpo_plant::Overrun;
+
+/// Control rate (Hz): Pendulum's dt = 0.05 s.
+const CONTROL_HZ: u32 = 20;
+
+/// The rig: calibrate `encoder_zero` (the raw AS5600 reading with the
+/// pendulum upright, `defmt` prints it at boot) and `max_torque` (the
+/// torque at full duty) for your motor.
+const RIG: HwConfig = HwConfig {
+    encoder_zero: 0,
+    dt: 1.0 / CONTROL_HZ as f32,
+    max_torque: 2.0,
+    episode_steps: fixpo_firmware::mem::ROLLOUT as u32,
+    settle_periods: 3 * CONTROL_HZ,
+    max_overruns: 2,
+};
+
+/// Watchdog timeout: a few control periods; with `adapt`, long enough for
+/// one FixPO update, which runs between episodes with the motor stopped.
+#[cfg(not(feature = "adapt"))]
+const WATCHDOG_MS: u32 = 250;
+#[cfg(feature = "adapt")]
+const WATCHDOG_MS: u32 = 8_000;
+
+/// `adapt`: adaptation rounds (episode + update) at boot.
+#[cfg(feature = "adapt")]
+const ADAPT_ROUNDS: u32 = 20;
+
+/// TIM2 as the control timer.
+struct Tick(CounterHz<pac::TIM2>);
+
+impl ControlTimer for Tick {
+    fn wait_period(&mut self) -> Result<(), Overrun> {
+        let period_ns = 1_000_000_000 / CONTROL_HZ;
+        // The update flag already set: the period ended during the work.
+        match self.0.wait() {
+            Ok(()) => {
+                return Err(Overrun {
+                    busy_ns: period_ns,
+                    period_ns,
+                });
+            }
+            Err(nb::Error::WouldBlock) => {}
+            Err(nb::Error::Other(_)) => {}
+        }
+        let _ = nb::block!(self.0.wait());
+        Ok(())
+    }
+}
+
+/// The IWDG.
+struct Dog(IndependentWatchdog);
+
+impl Watchdog for Dog {
+    fn feed(&mut self) {
+        self.0.feed();
+    }
+}
+
+#[entry]
+fn main() -> ! {
+    mem::paint_stack();
+    let Some(dp) = pac::Peripherals::take() else {
+        // Only a second call fails; there is none.
+        loop {
+            cortex_m::asm::wfi();
+        }
+    };
+    #[cfg(feature = "stm32f446")]
+    let clocks = Config::hse(8.MHz())
+        .bypass_hse_oscillator()
+        .sysclk(180.MHz());
+    #[cfg(feature = "stm32f405")]
+    let clocks = Config::hse(8.MHz()).sysclk(168.MHz());
+    let mut rcc = dp.RCC.freeze(clocks);
+
+    let mut iwdg = IndependentWatchdog::new(dp.IWDG);
+    iwdg.stop_on_debug(&dp.DBGMCU, true);
+    iwdg.start(WATCHDOG_MS.millis());
+
+    let gpioa = dp.GPIOA.split(&mut rcc);
+    let gpiob = dp.GPIOB.split(&mut rcc);
+    let mut led = gpioa.pa5.into_push_pull_output();
+    let i2c = dp.I2C1.i2c((gpiob.pb8, gpiob.pb9), 400.kHz(), &mut rcc);
+    let (_pwm_manager, (ch1, ..)) = dp.TIM1.pwm_hz(20.kHz(), &mut rcc);
+    let mut pwm = ch1.with(gpioa.pa8);
+    pwm.set_duty(0);
+    pwm.enable();
+    let dir = gpioa.pa9.into_push_pull_output();
+    let mut timer = dp.TIM2.counter_hz(&mut rcc);
+    if timer.start(CONTROL_HZ.Hz()).is_err() {
+        defmt::error!("control timer did not start");
+    }
+    defmt::info!(
+        "fixpo stm32f4 up: sysclk {=u32} Hz, control {=u32} Hz, watchdog {=u32} ms",
+        rcc.clocks.sysclk().raw(),
+        CONTROL_HZ,
+        WATCHDOG_MS
+    );
+
+    let mut plant = HwPlant::new(i2c, pwm, dir, Tick(timer), Dog(iwdg), RIG);
+    #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
+    let mut memory = mem::take();
+    if boot::decode(boot::region_policy(), &mut memory.scratch.boot().actor) != Loaded::Ok {
+        // LED at 10 Hz: no valid policy.
+        hw::safe_stop(&mut plant, |_| led.toggle());
+    }
+    if plant.fault().is_some() {
+        // LED at 1 Hz: plant fault.
+        hw::safe_stop(&mut plant, |n| blink_slow(&mut led, n));
+    }
+
+    #[cfg(feature = "adapt")]
+    boot::adapt_on(&mut memory, &mut plant, ADAPT_ROUNDS);
+    let boot = memory.scratch.boot();
+
+    led.set_high(); // LED on: controlling
+    let fault = hw::control(&mut plant, &mut boot.actor, |p| p.fault());
+    defmt::error!("control stopped: {}", fault);
+    hw::safe_stop(&mut plant, |n| blink_slow(&mut led, n))
+}
+
+fn blink_slow(led: &mut impl embedded_hal::digital::StatefulOutputPin, n: u32) {
+    if n % (CONTROL_HZ / 2) == 0 {
+        let _ = led.toggle();
+    }
+}
+
+/// Any fault (and a panic, through panic-probe): cut the motor's PWM at
+/// the timer, then wait for the watchdog to reset the chip.
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    // SAFETY: single register writes to TIM1, which nothing else touches
+    // once the program has faulted; main output off = PWM pins idle low.
+    unsafe {
+        let tim1 = &*pac::TIM1::ptr();
+        tim1.bdtr().modify(|_, w| w.moe().clear_bit());
+        tim1.ccer().reset();
+    }
+    defmt::error!(
+        "HardFault at pc={=u32:#010x}: motor off, waiting for the watchdog",
+        frame.pc()
+    );
+    loop {
+        cortex_m::asm::nop();
+    }
+}

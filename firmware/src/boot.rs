@@ -1,0 +1,180 @@
+//! Boot steps every board shares: policy bytes → decoded controller (or
+//! the typed reason why not), the bit-exactness report, and the simulated
+//! fallback run.
+
+use fixpo_core::file::{self, FileError};
+use fixpo_core::rng::{Pcg32, uniform_range};
+
+use fixpo_core::env::Env;
+
+use crate::adapt::{self, Deploy};
+use crate::control::{self, ACT, ActionSource, Controller, HID, OBS};
+use crate::mem::Memory;
+use crate::plant::{SimPlant, Wires};
+use crate::policy;
+
+/// Whether a policy was loaded, or why not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, defmt::Format)]
+pub enum Loaded {
+    /// The file decoded into the controller.
+    Ok,
+    /// No policy bytes at all (empty region, unreadable host file).
+    Missing,
+    /// fixpo-core's decoder refused the bytes.
+    Rejected(FileError),
+}
+
+/// Logs where a policy came from, its size and first bytes.
+pub fn log_policy(source: &str, bytes: &[u8]) {
+    let head = &bytes[..bytes.len().min(16)];
+    defmt::info!(
+        "policy from {=str}: {=usize} bytes, first {=usize}: {=[u8]:02x}",
+        source,
+        bytes.len(),
+        head.len(),
+        head
+    );
+}
+
+/// The policy file in the flash region, if the region holds one (logged
+/// either way).
+pub fn region_policy() -> Option<&'static [u8]> {
+    let (start, size) = policy::region_bounds();
+    defmt::info!(
+        "policy region at {=usize:#010x}, {=usize} bytes; built with {=usize} bytes",
+        start,
+        size,
+        policy::POLICY_LEN
+    );
+    match policy::read() {
+        policy::Region::Policy(b) => {
+            log_policy("flash region", b);
+            Some(b)
+        }
+        policy::Region::Empty => {
+            defmt::info!("policy region empty");
+            None
+        }
+        policy::Region::Invalid { magic, len } => {
+            defmt::warn!(
+                "policy region invalid: magic {=[u8]:02x}, length {=u32}",
+                magic,
+                len
+            );
+            None
+        }
+    }
+}
+
+/// Decodes `bytes` into `actor` with fixpo-core's decoder and logs the
+/// outcome (`policy ok` or `policy error: …`). On anything but
+/// [`Loaded::Ok`] the caller must not run `actor`.
+pub fn decode(bytes: Option<&[u8]>, actor: &mut Controller) -> Loaded {
+    let loaded = match bytes {
+        None => Loaded::Missing,
+        Some(b) => match file::decode_into::<OBS, HID, ACT>(b, actor) {
+            Ok(()) => Loaded::Ok,
+            Err(e) => Loaded::Rejected(e),
+        },
+    };
+    match loaded {
+        Loaded::Ok => defmt::info!("policy ok: obs clip {=f32}", actor.obs_clip),
+        Loaded::Missing => defmt::error!("policy error: missing"),
+        Loaded::Rejected(e) => defmt::error!("policy error: {}", e),
+    }
+    loaded
+}
+
+/// The `k`-th of the 100 observations of the bit-exactness check: angles
+/// over the circle, speeds beyond the plant's limit (to reach the
+/// observation and action clips), a few huge values and a NaN (safe
+/// action).
+pub fn infer_obs(k: u32, rng: &mut Pcg32) -> [f32; OBS] {
+    let th = uniform_range(rng, -core::f32::consts::PI, core::f32::consts::PI);
+    let thdot = uniform_range(rng, -12.0, 12.0);
+    match k {
+        97 => [1.0, 0.0, 1.0e6],
+        98 => [-1.0e6, 3.0e5, -7.5],
+        99 => [f32::NAN, 0.0, 0.0],
+        _ => [libm::cosf(th), libm::sinf(th), thdot],
+    }
+}
+
+/// Logs `infer k: obs X Y Z action A` (f32 bits in hex) for the 100 fixed
+/// observations; the host recomputes each action from the same file and
+/// compares the bits (tests/tests/firmware_qemu.rs).
+pub fn report_inference(actor: &mut Controller) {
+    let mut rng = Pcg32::new(0x1AFE, 0);
+    for k in 0..100 {
+        let obs = infer_obs(k, &mut rng);
+        let mut a = [0.0f32; ACT];
+        ActionSource::act(actor, &obs, &mut a);
+        defmt::info!(
+            "infer {=u32}: obs {=u32:08x} {=u32:08x} {=u32:08x} action {=u32:08x}",
+            k,
+            obs[0].to_bits(),
+            obs[1].to_bits(),
+            obs[2].to_bits(),
+            a[0].to_bits()
+        );
+    }
+}
+
+/// No valid policy, simulated plant: the controller runs the zero action
+/// for 20 control steps and logs `safe fallback: zero action …`.
+pub fn sim_fallback(wires: &Wires) {
+    let mut source = control::ZeroAction;
+    let mut plant = SimPlant::new(wires, 20);
+    let mut rng = Pcg32::new(0x5AFE, 0);
+    let mut obs = plant.reset(&mut rng);
+    let mut action = [0.0f32; ACT];
+    let mut ret = 0.0;
+    for _ in 0..20 {
+        source.act(&obs, &mut action);
+        let step = plant.step(&action);
+        ret += step.reward;
+        obs = step.obs;
+    }
+    defmt::warn!(
+        "safe fallback: zero action {=f32}, 20 control steps run (return {=f32})",
+        action[0],
+        ret
+    );
+}
+
+/// A real board's adaptation at boot: evaluate the decoded policy (in the
+/// boot actor) on `plant`, run `rounds` adaptation rounds (one episode and
+/// one FixPO update each, every update checked independently; see
+/// [`adapt::run`]), stage the adapted policy back into the boot actor and
+/// evaluate again. A fresh value function; observation statistics stay
+/// the file's.
+pub fn adapt_on<E: Env<OBS, ACT>>(memory: &mut Memory, plant: &mut E, rounds: u32) {
+    let boot = memory.scratch.boot();
+    let deploy = Deploy::of(&boot.actor);
+    let before = adapt::evaluate("before", &boot.actor, plant);
+    let learner = &mut *memory.learner;
+    learner.trainer.policy = boot.actor.policy;
+    learner.trainer.beta = 1.0;
+    adapt::set_scope(&mut learner.trainer, false);
+    let scaler = adapt::init_value(&mut learner.trainer, None);
+    let cfg = adapt::config();
+    let out = adapt::run(
+        learner,
+        memory.scratch,
+        &deploy,
+        scaler,
+        plant,
+        &cfg,
+        rounds,
+    );
+    let boot = memory.scratch.boot();
+    deploy.stage(&learner.trainer.policy, &mut boot.actor);
+    let after = adapt::evaluate("after", &boot.actor, plant);
+    defmt::info!(
+        "adapt done: {=u32} updates, {=u32} trust-region violations, mean return before {=f32} after {=f32}",
+        out.updates,
+        out.violations,
+        before,
+        after
+    );
+}
