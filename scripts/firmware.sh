@@ -121,6 +121,11 @@ set_board() {
             policy_region_addr=0x003F0000 policy_region_bytes=65536 ;;
         stm32f4)
             target=thumbv7em-none-eabihf
+            # Another chip than the default, or the qemu build: no defaults.
+            if [[ " ${cargo_flags[*]} " == *stm32f405* || " ${cargo_flags[*]} " == *qemu* ]] \
+                && [[ " ${cargo_flags[*]} " != *--no-default-features* ]]; then
+                cargo_flags+=(--no-default-features)
+            fi
             # Only the `qemu` build (STM32F405 map) boots under QEMU.
             [[ " ${cargo_flags[*]} " == *qemu* ]] && runner=$bdir/qemu-run.sh
             if [[ " ${cargo_flags[*]} " == *stm32f405* || " ${cargo_flags[*]} " == *qemu* ]]; then
@@ -295,15 +300,20 @@ cmd_test() {
         && cargo clippy -j"${FIXPO_JOBS:-2}" --all-targets -- -D warnings)
 }
 
-# Every board with every feature set CI builds: "BOARD[:FEATURES]".
-all_builds=(qemu-mps2 stm32f4 stm32f4:stm32f405 stm32f4:qemu rp2350)
+# Every board with every feature set CI checks: "BOARD[:FEATURES]" (a
+# stm32f4 chip other than the default, or its qemu build, turns default
+# features off). The footprint table uses the `adapt` builds: full
+# on-device fine-tuning linked in.
+all_builds=(qemu-mps2 stm32f4 stm32f4:adapt stm32f4:stm32f405,probe,adapt stm32f4:qemu rp2350 rp2350:adapt)
+footprint_builds=(qemu-mps2 stm32f4:adapt stm32f4:stm32f405,probe,adapt stm32f4:qemu rp2350:adapt)
 
 # Selects a build from "BOARD[:FEATURES]".
 select_build() {
     local b=${1%%:*} f=""
     [[ $1 == *:* ]] && f=${1#*:}
     cargo_flags=()
-    [[ -n $f ]] && cargo_flags=(--features "$f")
+    [[ $f == *stm32f405* || $f == *qemu* ]] && cargo_flags+=(--no-default-features)
+    [[ -n $f ]] && cargo_flags+=(--features "$f")
     set_board "$b"
 }
 
@@ -322,8 +332,8 @@ cmd_clippy() {
 chip_ram() {
     case $1 in
         qemu-mps2) echo 65536 ;;        # the budget the tests hold it to
-        stm32f4 | stm32f4:stm32f405 | stm32f4:qemu) echo 131072 ;;  # SRAM1+2 (F405's 64 KiB CCM unused)
-        rp2350) echo 532480 ;;
+        stm32f4*) echo 131072 ;;  # SRAM1+2 (the F405's 64 KiB CCM unused)
+        rp2350*) echo 532480 ;;
     esac
 }
 
@@ -331,7 +341,7 @@ cmd_footprint() {
     local spec rows=() log hwm
     local keep_flash=$flash_policy
     flash_policy=""
-    for spec in "${all_builds[@]}"; do
+    for spec in "${footprint_builds[@]}"; do
         select_build "$spec"
         build >/dev/null
         local out flash static

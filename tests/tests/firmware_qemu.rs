@@ -1,7 +1,8 @@
 //! The firmware under QEMU, end to end: train a Pendulum policy on the host
 //! with fixpo-host's training loop, write it with `fixpo_core::file::encode`, build the
 //! firmware with the file in its flash region, boot it on QEMU's
-//! mps2-an386 (Cortex-M4F), decode its defmt output and check:
+//! mps2-an386 (Cortex-M4F, board `qemu-mps2`), decode its defmt output and
+//! check:
 //!
 //! 1. bit-exact inference: 100 observations, action bits equal fixpo-core's
 //!    on the host for the same file;
@@ -13,12 +14,18 @@
 //!    and the zero-action fallback, with no panic or fault;
 //! 4. the stack high-water mark plus the image's static RAM fits 64 KiB.
 //!
+//! And the STM32 build (board `stm32f4`, feature `qemu`: the STM32F405
+//! image without clock init, simulated plant, defmt on USART1) on QEMU's
+//! netduinoplus2: the same 100 action bits as the host, 2 adaptation rounds
+//! inside the trust region, static RAM + stack within the chip's 128 KiB.
+//!
 //! Needs the firmware toolchain (`scripts/setup-firmware-toolchain.sh`):
 //! the thumbv7em-none-eabihf target, qemu-system-arm, defmt-print, llvm-size.
 //! Set FIXPO_SKIP_FIRMWARE=1 to skip it on a machine without them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use fixpo_core::actor::Actor;
 use fixpo_core::envs::Pendulum;
@@ -104,6 +111,94 @@ fn write_file<const H: usize>(path: &Path, actor: &Actor<3, H, 1>) -> Vec<u8> {
     buf
 }
 
+/// The policy and critic files and the policy's bytes, trained once for
+/// both tests.
+fn trained_files() -> &'static (PathBuf, PathBuf, Vec<u8>) {
+    static FILES: OnceLock<(PathBuf, PathBuf, Vec<u8>)> = OnceLock::new();
+    FILES.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("firmware_qemu");
+        std::fs::create_dir_all(&dir).unwrap();
+        let t0 = std::time::Instant::now();
+        let trained = train();
+        let policy_path = dir.join("policy.fxp");
+        let critic_path = dir.join("critic.fxp");
+        let good = write_file(&policy_path, &trained.actor);
+        write_file(&critic_path, &trained.critic);
+        eprintln!("trained {TRAIN_STEPS} steps in {:?}", t0.elapsed());
+        (policy_path, critic_path, good)
+    })
+}
+
+/// `scripts/firmware.sh build ARGS --policy POLICY`; returns the build log
+/// and the ELF's path (the script's `elf: PATH` line).
+fn build_board(args: &[&str], policy: &Path) -> (String, PathBuf) {
+    let build = Command::new(repo().join("scripts/firmware.sh"))
+        .arg("build")
+        .args(args)
+        .arg("--policy")
+        .arg(policy)
+        .output()
+        .expect("run scripts/firmware.sh build");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&build.stdout),
+        String::from_utf8_lossy(&build.stderr)
+    );
+    assert!(build.status.success(), "firmware build failed:\n{log}");
+    eprintln!("{log}");
+    let elf = log
+        .lines()
+        .find_map(|l| l.strip_prefix("elf: "))
+        .map(|p| PathBuf::from(p.trim()))
+        .unwrap_or_else(|| panic!("no `elf:` line:\n{log}"));
+    (log, elf)
+}
+
+/// Checks the 100 `infer k: obs X Y Z action A` lines of `log` against
+/// fixpo-core's action on the host for the same file, bit for bit.
+fn check_inference(log: &str, file_bytes: &[u8]) {
+    let host: Actor<3, 32, 1> = file::decode(file_bytes).expect("decode on host");
+    let mut checked = 0;
+    for line in log
+        .lines()
+        .filter(|l| l.contains("infer ") && l.contains(" action "))
+    {
+        let rest = &line[line.find(": obs ").expect("obs") + 6..];
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let obs = [
+            f32::from_bits(hex(words[0])),
+            f32::from_bits(hex(words[1])),
+            f32::from_bits(hex(words[2])),
+        ];
+        let device = hex(words[4]);
+        let expect = host.act(&obs)[0].to_bits();
+        assert_eq!(
+            device, expect,
+            "action bits differ at obs {obs:?}: device {device:08x}, host {expect:08x}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 100, "expected 100 inference lines:\n{log}");
+}
+
+/// Checks every `update k: … max_kl …` line of `log` (the report and the
+/// independent recomputation both ≤ ε_KL, π_old fingerprint matched);
+/// returns how many there were.
+fn check_updates(log: &str) -> u32 {
+    let mut updates = 0;
+    for line in log.lines().filter(|l| l.contains("max_kl ")) {
+        let max_kl: f32 = field(line, "max_kl").parse().unwrap();
+        let eps: f32 = field(line, "eps_kl").parse().unwrap();
+        let indep: f32 = field(line, "indep_max_kl").parse().unwrap();
+        assert_eq!(field(line, "fingerprint_ok"), "true", "{line}");
+        assert!(indep <= eps, "trust region violated: {line}");
+        assert!(max_kl <= eps, "trust region violated (report): {line}");
+        eprintln!("{}", line.trim());
+        updates += 1;
+    }
+    updates
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -111,10 +206,15 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// Boots the ELF with these semihosting words; returns (exit code, decoded
-/// defmt text).
+/// Boots the qemu-mps2 ELF with these semihosting words; returns (exit
+/// code, decoded defmt text).
 fn qemu(elf: &Path, args: &[String]) -> (i32, String) {
-    let out = Command::new(repo().join("firmware/qemu-run.sh"))
+    qemu_board("qemu-mps2", elf, args)
+}
+
+/// Boots `elf` with board `board`'s QEMU runner.
+fn qemu_board(board: &str, elf: &Path, args: &[String]) -> (i32, String) {
+    let out = Command::new(repo().join(format!("firmware/boards/{board}/qemu-run.sh")))
         .arg(elf)
         .args(args)
         // Generous: the on-device f64 check (software double) lengthens
@@ -155,62 +255,18 @@ fn firmware_under_qemu() {
         eprintln!("FIXPO_SKIP_FIRMWARE set: skipping the QEMU test");
         return;
     }
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("firmware_qemu");
-    std::fs::create_dir_all(&dir).unwrap();
-
-    let t0 = std::time::Instant::now();
-    let trained = train();
-    let policy_path = dir.join("policy.fxp");
-    let critic_path = dir.join("critic.fxp");
-    let good = write_file(&policy_path, &trained.actor);
-    write_file(&critic_path, &trained.critic);
-    eprintln!("trained {TRAIN_STEPS} steps in {:?}", t0.elapsed());
+    let (policy_path, critic_path, good) = trained_files();
+    let dir = policy_path.parent().expect("tmp dir").to_path_buf();
 
     // Build with the policy in the flash region.
-    let build = Command::new(repo().join("scripts/firmware.sh"))
-        .args(["build", "--policy"])
-        .arg(&policy_path)
-        .output()
-        .expect("run scripts/firmware.sh build");
-    let build_log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&build.stdout),
-        String::from_utf8_lossy(&build.stderr)
-    );
-    assert!(
-        build.status.success(),
-        "firmware build failed:\n{build_log}"
-    );
-    eprintln!("{build_log}");
-    let elf = repo().join("firmware/target/thumbv7em-none-eabihf/release/fixpo-firmware");
+    let (build_log, elf) = build_board(&[], policy_path);
 
     // (1) Bit-exact inference from the flashed file.
     let (code, log) = qemu(&elf, &["infer".to_string()]);
     assert_eq!(code, 0, "infer run failed:\n{log}");
     no_fault(&log);
     assert!(log.contains("policy ok"), "{log}");
-    let host: Actor<3, 32, 1> = file::decode(&good).expect("decode on host");
-    let mut checked = 0;
-    for line in log
-        .lines()
-        .filter(|l| l.contains("infer ") && l.contains(" action "))
-    {
-        let rest = &line[line.find(": obs ").expect("obs") + 6..];
-        let words: Vec<&str> = rest.split_whitespace().collect();
-        let obs = [
-            f32::from_bits(hex(words[0])),
-            f32::from_bits(hex(words[1])),
-            f32::from_bits(hex(words[2])),
-        ];
-        let device = hex(words[4]);
-        let expect = host.act(&obs)[0].to_bits();
-        assert_eq!(
-            device, expect,
-            "action bits differ at obs {obs:?}: device {device:08x}, host {expect:08x}"
-        );
-        checked += 1;
-    }
-    assert_eq!(checked, 100, "expected 100 inference lines:\n{log}");
+    check_inference(&log, good);
 
     // (2) Adaptation on the mismatched plant, with the host's critic.
     let t1 = std::time::Instant::now();
@@ -225,17 +281,7 @@ fn firmware_under_qemu() {
     assert_eq!(code, 0, "adapt run failed:\n{log}");
     no_fault(&log);
     assert!(log.contains("critic ok"), "{log}");
-    let mut updates = 0;
-    for line in log.lines().filter(|l| l.contains("max_kl ")) {
-        let max_kl: f32 = field(line, "max_kl").parse().unwrap();
-        let eps: f32 = field(line, "eps_kl").parse().unwrap();
-        let indep: f32 = field(line, "indep_max_kl").parse().unwrap();
-        assert_eq!(field(line, "fingerprint_ok"), "true", "{line}");
-        assert!(indep <= eps, "trust region violated: {line}");
-        assert!(max_kl <= eps, "trust region violated (report): {line}");
-        eprintln!("{}", line.trim());
-        updates += 1;
-    }
+    let updates = check_updates(&log);
     assert_eq!(updates, ADAPT_UPDATES, "every update must succeed:\n{log}");
     let done = log
         .lines()
@@ -299,7 +345,7 @@ fn firmware_under_qemu() {
     }
 
     // (4) RAM: static (.data + .bss) + stack high-water mark ≤ 64 KiB.
-    let stack: usize = log_stack(&log_of_last_adapt(&elf, &critic_path));
+    let stack: usize = log_stack(&log_of_last_adapt(&elf, critic_path));
     let statics = static_ram(&build_log);
     eprintln!(
         "RAM: static {statics} B + stack {stack} B = {} B",
@@ -337,4 +383,35 @@ fn static_ram(build_log: &str) -> usize {
         .find(|l| l.starts_with("RAM:"))
         .unwrap_or_else(|| panic!("no RAM line:\n{build_log}"));
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// The stm32f4 board's `qemu` build (STM32F405 map, no clock init,
+/// simulated plant, defmt on USART1) on QEMU's netduinoplus2.
+#[test]
+fn stm32f4_build_under_netduinoplus2() {
+    if std::env::var_os("FIXPO_SKIP_FIRMWARE").is_some() {
+        eprintln!("FIXPO_SKIP_FIRMWARE set: skipping the QEMU test");
+        return;
+    }
+    let (policy_path, _, good) = trained_files();
+    let (build_log, elf) = build_board(&["--board", "stm32f4", "--features", "qemu"], policy_path);
+    let (code, log) = qemu_board("stm32f4", &elf, &[]);
+    assert_eq!(code, 0, "netduinoplus2 run failed:\n{log}");
+    no_fault(&log);
+    assert!(log.contains("policy ok"), "{log}");
+    check_inference(&log, good);
+    // Its 2 adaptation rounds stay inside the trust region.
+    assert_eq!(check_updates(&log), 2, "{log}");
+    let done = log
+        .lines()
+        .find(|l| l.contains("adapt done"))
+        .unwrap_or_else(|| panic!("no summary:\n{log}"));
+    assert!(done.contains(" 0 trust-region violations"), "{done}");
+    // RAM: the STM32F405/F446's 128 KiB SRAM.
+    let (stack, statics) = (log_stack(&log), static_ram(&build_log));
+    eprintln!(
+        "stm32f4 RAM: static {statics} B + stack {stack} B = {} B",
+        statics + stack
+    );
+    assert!(statics + stack <= 128 * 1024);
 }
