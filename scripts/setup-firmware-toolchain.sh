@@ -36,6 +36,16 @@ else
         done
     fi
 fi
+# The rp2350 board's target (Cortex-M33F). Without rustup, the Debian route
+# builds it from rust-web-src like thumbv7em.
+if command -v rustup >/dev/null 2>&1 \
+    && ! rustup target list --installed 2>/dev/null | grep -qx thumbv8m.main-none-eabihf; then
+    if timeout 120 rustup target add thumbv8m.main-none-eabihf >/dev/null 2>&1; then
+        log "added rustup target thumbv8m.main-none-eabihf"
+    else
+        log "cannot add thumbv8m.main-none-eabihf with rustup (the Debian route builds it)"
+    fi
+fi
 for p in qemu-system-arm llvm; do
     have_pkg "$p" || need_apt+=("$p")
 done

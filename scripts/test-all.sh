@@ -38,7 +38,19 @@ cargo test -p fixpo-host
 step "fixpo-core for thumbv7em-none-eabihf: no std, no alloc, each feature; size probe"
 scripts/build-core-thumb.sh
 
-step "firmware: host tests of the board-independent crates, clippy"
-(cd firmware && cargo test && cargo clippy --all-targets -- -D warnings)
+step "firmware: host tests of the library and fixpo-plant, clippy, fmt"
+scripts/firmware.sh test
+
+step "firmware boards: clippy -D warnings and fmt of qemu-mps2, stm32f4 (F446, F405, qemu), rp2350"
+scripts/firmware.sh clippy
+
+step "firmware boards: footprint (builds every board; stack measured under QEMU)"
+# The policy the QEMU tests trained (cargo test above wrote it).
+fw_policy=target/tmp/firmware_qemu/policy.fxp
+if [ -f "$fw_policy" ]; then
+  scripts/firmware.sh footprint --policy "$fw_policy"
+else
+  scripts/firmware.sh footprint
+fi
 
 step "all tests passed"
