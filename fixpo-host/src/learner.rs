@@ -55,7 +55,7 @@ use fixpo_core::learn::{self, EnvRunner, LearnError};
 use fixpo_core::norm::{ObsNorm, RunningMeanStd};
 use fixpo_core::optim::linear_decay;
 use fixpo_core::rng::Pcg32;
-use fixpo_core::rollout::{Episode, NormStats};
+use fixpo_core::rollout::{Episode, NormStats, evaluate_episode};
 use rayon::prelude::*;
 use std::collections::VecDeque;
 use std::path::Path;
@@ -114,6 +114,8 @@ pub struct Learner<E, const O: usize, const H: usize, const A: usize> {
     batch: Vec<Transition<O, A>>,
     gae: Vec<GaeStep>,
     done: Counters,
+    /// Step environments and run evaluations on the calling thread.
+    serial: bool,
 }
 
 impl<E, const O: usize, const H: usize, const A: usize> Learner<E, O, H, A>
@@ -185,8 +187,32 @@ where
             batch: vec![Transition::ZERO; n],
             gae: vec![GaeStep::default(); n],
             done: Counters::default(),
+            serial: false,
             cfg,
         })
+    }
+
+    /// Steps the environments (and runs the evaluations) one after another
+    /// on the thread that calls [`Learner::run`] instead of across cores;
+    /// the update stays parallel. For environments that must be stepped on
+    /// one thread (Python environments under the GIL). Every number the
+    /// run produces is the same either way.
+    pub fn set_serial_collection(&mut self, serial: bool) {
+        self.serial = serial;
+    }
+
+    /// Trains until `total_steps` environment steps in all (so a further
+    /// [`Learner::run`] continues a finished run); the learning-rate decay
+    /// follows the new total.
+    ///
+    /// # Errors
+    /// [`HostError::BadConfig`] for 0.
+    pub fn set_total_steps(&mut self, total_steps: u64) -> Result<()> {
+        if total_steps == 0 {
+            return Err(HostError::bad("total_steps", "must be at least 1"));
+        }
+        self.cfg.total_steps = total_steps;
+        Ok(())
     }
 
     /// The run's configuration.
@@ -241,6 +267,16 @@ where
     /// policy (deterministic actions, or sampled ones), episode `i`
     /// starting from the stream `(seed, i)`.
     pub fn evaluate(&self, episodes: u32, seed: u64, deterministic: bool) -> Vec<f32> {
+        if self.serial {
+            let actor = self.actor();
+            return (0..episodes)
+                .map(|i| {
+                    let mut env = (self.make_env)();
+                    let mut rng = Pcg32::new(seed, u64::from(i));
+                    evaluate_episode(&mut env, &actor, &mut rng, deterministic).ret
+                })
+                .collect();
+        }
         policy::evaluate_with(
             &*self.make_env,
             &self.actor(),
@@ -261,6 +297,7 @@ where
     fn iterate(&mut self, cfg: &Config, iter: u64) -> Result<(fixpo_core::UpdateReport, f64)> {
         let per_worker = self.cfg.envs_per_worker;
         let steps = self.cfg.steps_per_env;
+        let serial = self.serial;
         let Self {
             core,
             envs,
@@ -278,25 +315,38 @@ where
                        _: &mut Pcg32,
                        merge: &mut dyn FnMut(&NormStats<O>)| {
             let t0 = Instant::now();
-            envs.par_chunks_mut(per_worker)
-                .zip(batch.par_chunks_mut(per_worker * steps))
-                .zip(gae.par_chunks_mut(per_worker * steps))
-                .try_for_each(|((runners, out), gae)| {
-                    for (k, r) in runners.iter_mut().enumerate() {
-                        r.episodes.clear();
-                        let episodes = &mut r.episodes;
-                        let e = &mut r.run;
-                        r.seen = b.collect(
-                            &mut e.env,
-                            &mut e.slot,
-                            &mut e.rng,
-                            &mut out[k * steps..(k + 1) * steps],
-                            &mut gae[k * steps..(k + 1) * steps],
-                            &mut |ep| episodes.push(ep),
-                        )?;
-                    }
-                    Ok(())
-                })?;
+            let work = |((runners, out), gae): (
+                (&mut [Runner<E, O>], &mut [Transition<O, A>]),
+                &mut [GaeStep],
+            )|
+             -> std::result::Result<(), fixpo_core::rollout::CollectError> {
+                for (k, r) in runners.iter_mut().enumerate() {
+                    r.episodes.clear();
+                    let episodes = &mut r.episodes;
+                    let e = &mut r.run;
+                    r.seen = b.collect(
+                        &mut e.env,
+                        &mut e.slot,
+                        &mut e.rng,
+                        &mut out[k * steps..(k + 1) * steps],
+                        &mut gae[k * steps..(k + 1) * steps],
+                        &mut |ep| episodes.push(ep),
+                    )?;
+                }
+                Ok(())
+            };
+            let chunk = per_worker * steps;
+            if serial {
+                envs.chunks_mut(per_worker)
+                    .zip(batch.chunks_mut(chunk))
+                    .zip(gae.chunks_mut(chunk))
+                    .try_for_each(work)?;
+            } else {
+                envs.par_chunks_mut(per_worker)
+                    .zip(batch.par_chunks_mut(chunk))
+                    .zip(gae.par_chunks_mut(chunk))
+                    .try_for_each(work)?;
+            }
             // Merge in environment order: the statistics do not depend on
             // which thread ran which environment.
             for r in envs.iter() {
