@@ -1,0 +1,499 @@
+//! # fixpo (Python)
+//!
+//! Train FixPO policies on Gymnasium environments with fixpo's Rust
+//! trainer, in the manner of Stable-Baselines3:
+//!
+//! ```python
+//! import fixpo
+//! model = fixpo.FixPO("Pendulum-v1", seed=0)
+//! model.learn(100_000)
+//! action, _ = model.predict(obs, deterministic=True)
+//! model.save("pendulum.fxp")      # `fixpo inspect pendulum.fxp`
+//! ```
+//!
+//! The training loop is fixpo-host's [`fixpo_host::Learner`], the same one
+//! the `fixpo` CLI runs; environments are stepped on the caller's thread
+//! with the GIL held for each step, and the update runs with the GIL
+//! released.
+
+mod env;
+mod model;
+
+use env::{EnvSpec, ErrorSlot, Space};
+use fixpo_core::rng::Pcg32;
+use fixpo_host::config::RunConfig;
+use fixpo_host::{HostError, Observer, RunState};
+use model::{Model, NoFit};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
+use std::sync::{Arc, Mutex};
+
+/// Random stream of stochastic `predict` calls.
+const STREAM_PREDICT: u64 = 7;
+
+/// A host error as a Python exception: an unknown configuration key is a
+/// `TypeError` (as an unexpected keyword argument is), a bad value a
+/// `ValueError`, anything else a `RuntimeError`.
+fn py_err(e: HostError) -> PyErr {
+    match e {
+        HostError::UnknownKey { .. } => PyTypeError::new_err(e.to_string()),
+        HostError::BadConfig { .. } => PyValueError::new_err(e.to_string()),
+        other => PyRuntimeError::new_err(other.to_string()),
+    }
+}
+
+/// A configuration value as `--set` text (TOML syntax).
+fn toml_text(v: &Bound<'_, PyAny>) -> PyResult<String> {
+    if v.is_instance_of::<pyo3::types::PyBool>() {
+        return Ok(if v.is_truthy()? { "true" } else { "false" }.into());
+    }
+    if v.is_instance_of::<pyo3::types::PyInt>() {
+        return Ok(v.extract::<i64>()?.to_string());
+    }
+    if v.is_instance_of::<pyo3::types::PyFloat>() {
+        let x: f64 = v.extract()?;
+        return Ok(if x.is_nan() {
+            "nan".into()
+        } else if x.is_infinite() {
+            if x > 0.0 { "inf" } else { "-inf" }.into()
+        } else {
+            // Debug keeps a decimal point or exponent: always a TOML float.
+            format!("{x:?}")
+        });
+    }
+    if v.is_instance_of::<PyString>() {
+        let s: String = v.extract()?;
+        return Ok(format!(
+            "\"{}\"",
+            s.replace('\\', "\\\\").replace('"', "\\\"")
+        ));
+    }
+    Err(PyTypeError::new_err(format!(
+        "configuration values are numbers, booleans or strings, not {}",
+        v.get_type().name()?
+    )))
+}
+
+/// The run's observer: checks for Ctrl-C after every update and stops the
+/// run once a Python exception is pending.
+struct PyObserver {
+    error: ErrorSlot,
+}
+
+impl Observer for PyObserver {
+    fn on_iteration(
+        &mut self,
+        _m: &fixpo_host::metrics::IterMetrics,
+        _run: &dyn RunState,
+    ) -> fixpo_host::Result<()> {
+        if let Err(e) = Python::attach(|py| py.check_signals()) {
+            env::keep(&self.error, e);
+        }
+        Ok(())
+    }
+
+    fn stop_requested(&self) -> bool {
+        env::failed(&self.error)
+    }
+}
+
+/// What the environment argument says: how to make environments, and the
+/// id a preset is looked up by.
+fn factory<'py>(
+    py: Python<'py>,
+    env: &Bound<'py, PyAny>,
+) -> PyResult<(Bound<'py, PyAny>, Option<String>)> {
+    let gym = py.import("gymnasium")?;
+    let make = gym.getattr("make")?;
+    let partial = py.import("functools")?.getattr("partial")?;
+    if env.is_instance_of::<PyString>() {
+        let id: String = env.extract()?;
+        return Ok((partial.call1((make, id.as_str()))?, Some(id)));
+    }
+    if env.is_instance(&gym.getattr("vector")?.getattr("VectorEnv")?)? {
+        return Err(PyTypeError::new_err(
+            "vector environments are not supported yet: pass an env id, an env or a factory",
+        ));
+    }
+    if env.is_instance(&gym.getattr("Env")?)? {
+        let spec = env.getattr("spec")?;
+        if spec.is_none() {
+            return Err(PyTypeError::new_err(
+                "this environment has no spec (it was not made by gymnasium.make), so fixpo cannot make copies of it: pass a factory, e.g. FixPO(lambda: MyEnv(...))",
+            ));
+        }
+        let id: String = spec.getattr("id")?.extract()?;
+        return Ok((partial.call1((make, spec))?, Some(id)));
+    }
+    if env.is_callable() {
+        return Ok((env.clone(), None));
+    }
+    Err(PyTypeError::new_err(format!(
+        "env must be a Gymnasium env id, a gymnasium.Env or a callable returning one, not {}",
+        env.get_type().name()?
+    )))
+}
+
+/// The observation size and action space of `probe`, checked against what
+/// the bridge supports.
+fn spaces(py: Python<'_>, probe: &Bound<'_, PyAny>) -> PyResult<(usize, Space, usize)> {
+    let spaces = py.import("gymnasium.spaces")?;
+    let obs_space = probe.getattr("observation_space")?;
+    let act_space = probe.getattr("action_space")?;
+    if !obs_space.is_instance(&spaces.getattr("Box")?)? {
+        return Err(PyTypeError::new_err(format!(
+            "unsupported observation space {}: fixpo supports Box observation spaces (flat vectors of at most {} values)",
+            obs_space.repr()?,
+            model::OBS_SIZES.iter().max().copied().unwrap_or(0)
+        )));
+    }
+    let obs_shape: Vec<usize> = obs_space.getattr("shape")?.extract()?;
+    let obs_dim: usize = obs_shape.iter().product();
+    if act_space.is_instance(&spaces.getattr("Discrete")?)? {
+        let n: usize = act_space.getattr("n")?.extract()?;
+        let start: i64 = act_space.getattr("start")?.extract()?;
+        return Ok((obs_dim, Space::Discrete { start }, n));
+    }
+    if act_space.is_instance(&spaces.getattr("Box")?)? {
+        let np = py.import("numpy")?;
+        let flat = |name: &str| -> PyResult<Vec<f32>> {
+            np.call_method1("ravel", (act_space.getattr(name)?,))?
+                .call_method1("astype", ("float32",))?
+                .call_method0("tolist")?
+                .extract()
+        };
+        let (low, high) = (flat("low")?, flat("high")?);
+        if let Some(i) = low
+            .iter()
+            .zip(&high)
+            .position(|(l, h)| !(l.is_finite() && h.is_finite()))
+        {
+            return Err(PyValueError::new_err(format!(
+                "action space {} has an infinite bound (dimension {i}): fixpo needs finite Box bounds",
+                act_space.repr()?
+            )));
+        }
+        let shape = act_space.getattr("shape")?;
+        let act_shape: Vec<usize> = shape.extract()?;
+        let dim = act_shape.iter().product();
+        let is_f32 = act_space
+            .getattr("dtype")?
+            .eq(np.getattr("float32")?.call0()?.getattr("dtype")?)?;
+        let space = Space::Box {
+            low,
+            high,
+            shape: (act_shape.len() != 1).then(|| shape.unbind()),
+            dtype: (!is_f32)
+                .then(|| act_space.getattr("dtype").map(Bound::unbind))
+                .transpose()?,
+        };
+        return Ok((obs_dim, space, dim));
+    }
+    Err(PyTypeError::new_err(format!(
+        "unsupported action space {}: fixpo supports Box and Discrete action spaces",
+        act_space.repr()?
+    )))
+}
+
+/// FixPO: trust-region policy optimisation with a guaranteed KL bound
+/// (max over the batch's states of KL(π_old‖π_new) ≤ eps_kl at every
+/// update), trained by fixpo's Rust trainer on a Gymnasium environment.
+///
+/// Args:
+///     env: a Gymnasium env id (`"Pendulum-v1"`), a `gymnasium.Env` made by
+///         `gymnasium.make` (copies are made from its spec), or a callable
+///         returning a new env. Observation space: `Box`; action space:
+///         `Box` (finite bounds) or `Discrete`.
+///     n_envs: environments collected from per iteration (the setting
+///         `num_envs`; default: the preset's).
+///     seed: seed of every random stream, environment resets included
+///         (each reset is `env.reset(seed=...)` from the trainer's streams).
+///     **config: any setting of the `fixpo train` configuration by name
+///         (`eps_kl=0.2`, `hidden=32`, `steps_per_env=256`, ...); unknown
+///         names raise `TypeError` with the list of valid ones.
+///
+/// Envs whose id is one of fixpo's built-in tasks (`Pendulum-v1`,
+/// `CartPole-v1`, ...) start from that task's preset, others from the
+/// paper's reference settings.
+#[pyclass(module = "fixpo", name = "FixPO")]
+pub struct FixPO {
+    model: Mutex<Box<dyn Model>>,
+    error: ErrorSlot,
+    rng: Mutex<Pcg32>,
+    obs_dim: usize,
+    act_dim: usize,
+    discrete: Option<i64>,
+    act_shape: Py<PyAny>,
+}
+
+#[pymethods]
+impl FixPO {
+    #[new]
+    #[pyo3(signature = (env, n_envs=None, seed=0, **config))]
+    fn new(
+        py: Python<'_>,
+        env: &Bound<'_, PyAny>,
+        n_envs: Option<usize>,
+        seed: u64,
+        config: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        let (make, id) = factory(py, env)?;
+        let probe = make.call0()?;
+        let (obs_dim, space, act_dim) = spaces(py, &probe)?;
+        let act_shape = probe.getattr("action_space")?.getattr("shape")?.unbind();
+        if probe.hasattr("close")? {
+            probe.call_method0("close")?;
+        }
+        drop(probe);
+        let label = id.clone().unwrap_or_else(|| "python-env".into());
+        let mut cfg = id
+            .as_deref()
+            .and_then(|id| RunConfig::preset(id).ok())
+            .unwrap_or_else(|| RunConfig::reference(&label));
+        cfg.env = label;
+        cfg.seed = seed;
+        // Collection is serial on the caller's thread: grouping
+        // environments per worker means nothing there.
+        cfg.envs_per_worker = 1;
+        if let Some(n) = n_envs {
+            cfg.num_envs = n;
+        }
+        let mut sets = Vec::new();
+        if let Some(config) = config {
+            for (k, v) in config.iter() {
+                if v.is_none() {
+                    continue;
+                }
+                sets.push(format!("{}={}", k.extract::<String>()?, toml_text(&v)?));
+            }
+        }
+        let cfg = cfg.with_sets(&sets).map_err(py_err)?;
+        let discrete = match &space {
+            Space::Discrete { start } => Some(*start),
+            Space::Box { .. } => None,
+        };
+        let error = ErrorSlot::default();
+        let spec = Arc::new(EnvSpec {
+            factory: make.unbind(),
+            obs_dim,
+            space,
+            error: Arc::clone(&error),
+        });
+        let max_obs = model::OBS_SIZES.iter().max().copied().unwrap_or(0);
+        let model = match model::new_model(obs_dim, act_dim, &spec, cfg) {
+            Ok(m) => m.map_err(|e| env::take(&error).unwrap_or_else(|| py_err(e)))?,
+            Err(NoFit::Obs) => {
+                return Err(PyValueError::new_err(format!(
+                    "the observation space has {obs_dim} values; this build of fixpo supports at most {max_obs} (compiled sizes: {:?})",
+                    model::OBS_SIZES
+                )));
+            }
+            Err(NoFit::Act) => {
+                return Err(PyValueError::new_err(format!(
+                    "the action space has {act_dim} {}; this build of fixpo supports {:?}",
+                    if discrete.is_some() {
+                        "choices"
+                    } else {
+                        "dimensions"
+                    },
+                    model::ACT_SIZES
+                )));
+            }
+            Err(NoFit::Hidden) => {
+                return Err(PyValueError::new_err(format!(
+                    "hidden: this build of fixpo supports hidden widths {:?}",
+                    model::HIDDEN_SIZES
+                )));
+            }
+        };
+        if let Some(e) = env::take(&error) {
+            return Err(e);
+        }
+        Ok(Self {
+            model: Mutex::new(model),
+            error,
+            rng: Mutex::new(Pcg32::new(seed, STREAM_PREDICT)),
+            obs_dim,
+            act_dim,
+            discrete,
+            act_shape,
+        })
+    }
+
+    /// Trains for `total_timesteps` more environment steps (rounded up to
+    /// whole iterations of `num_envs · steps_per_env`). Returns `self`.
+    ///
+    /// Ctrl-C stops after the current update with `KeyboardInterrupt`
+    /// (the policy is the last update's); an exception raised by the
+    /// environment stops the run and propagates.
+    fn learn<'py>(slf: &Bound<'py, Self>, total_timesteps: u64) -> PyResult<Bound<'py, Self>> {
+        let py = slf.py();
+        let this = slf.borrow();
+        let mut guard = this
+            .model
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?;
+        let model: &mut dyn Model = &mut **guard;
+        let mut observer = PyObserver {
+            error: Arc::clone(&this.error),
+        };
+        // The GIL is released here and taken for each environment call.
+        let result = py.detach(|| model.learn(total_timesteps, &mut observer));
+        if let Some(e) = env::take(&this.error) {
+            return Err(e);
+        }
+        let summary = result.map_err(py_err)?;
+        if summary.stop == fixpo_host::learner::StopReason::Interrupted {
+            return Err(PyKeyboardInterrupt::new_err("training interrupted"));
+        }
+        drop(guard);
+        drop(this);
+        Ok(slf.clone())
+    }
+
+    /// The action for `obs` (one observation, or a batch of them as rows)
+    /// and `None`, as Stable-Baselines3 returns `(action, state)`.
+    ///
+    /// `deterministic=True` gives the policy's mode (the action the
+    /// exported file computes); otherwise a sample. Box actions are
+    /// clipped to the space's bounds; Discrete actions are ints.
+    #[pyo3(signature = (obs, deterministic=true))]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        obs: &Bound<'py, PyAny>,
+        deterministic: bool,
+    ) -> PyResult<(Bound<'py, PyAny>, Option<Py<PyAny>>)> {
+        let np = py.import("numpy")?;
+        let arr = np
+            .call_method1("asarray", (obs, "float32"))?
+            .cast_into::<numpy::PyArrayDyn<f32>>()
+            .map_err(PyErr::from)?;
+        let shape = arr.shape().to_vec();
+        let batched = match shape.len() {
+            1 if shape[0] == self.obs_dim => false,
+            2 if shape[1] == self.obs_dim => true,
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "observation of shape {shape:?}: expected ({0},) or (n, {0})",
+                    self.obs_dim
+                )));
+            }
+        };
+        let flat: Vec<f32> = arr
+            .to_vec()
+            .map_err(|_| PyValueError::new_err("observation array is not contiguous"))?;
+        let model = self
+            .model
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?;
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let rows: Vec<Vec<f32>> = flat
+            .chunks(self.obs_dim)
+            .map(|o| model.act(o, deterministic, &mut rng))
+            .collect();
+        let out = if let Some(start) = self.discrete {
+            let choices: Vec<i64> = rows.iter().map(|a| argmax(a) as i64 + start).collect();
+            if batched {
+                PyArray1::from_vec(py, choices).into_any()
+            } else {
+                choices[0].into_pyobject(py)?.into_any()
+            }
+        } else if batched {
+            let a =
+                PyArray2::from_vec2(py, &rows).map_err(|e| PyValueError::new_err(e.to_string()))?;
+            let mut shape = vec![rows.len()];
+            shape.extend(self.act_shape.bind(py).extract::<Vec<usize>>()?);
+            a.into_any().call_method1("reshape", (shape,))?
+        } else {
+            PyArray1::from_vec(py, rows.into_iter().next().unwrap_or_default())
+                .into_any()
+                .call_method1("reshape", (self.act_shape.bind(py),))?
+        };
+        Ok((out, None))
+    }
+
+    /// Writes the policy file (what `fixpo inspect`, `fixpo eval` and the
+    /// firmware load) to `path`.
+    fn save(&self, path: std::path::PathBuf) -> PyResult<()> {
+        let bytes = self
+            .model
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?
+            .policy_file()
+            .map_err(py_err)?;
+        std::fs::write(&path, bytes).map_err(|e| {
+            pyo3::exceptions::PyOSError::new_err(format!("cannot write {}: {e}", path.display()))
+        })
+    }
+
+    /// Environment steps taken so far.
+    #[getter]
+    fn num_timesteps(&self) -> PyResult<u64> {
+        Ok(self
+            .model
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?
+            .env_steps())
+    }
+
+    /// The resolved configuration, as the TOML text `fixpo train --config`
+    /// reads.
+    #[getter]
+    fn config_toml(&self) -> PyResult<String> {
+        Ok(self
+            .model
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?
+            .config()
+            .to_toml())
+    }
+
+    /// The compiled observation size the policy works at (the env's
+    /// observation zero-padded up to it).
+    #[getter]
+    fn padded_obs_size(&self) -> PyResult<usize> {
+        Ok(self
+            .model
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?
+            .obs_size())
+    }
+
+    /// Action dimensions (Box) or choices (Discrete).
+    #[getter]
+    fn action_size(&self) -> usize {
+        self.act_dim
+    }
+}
+
+/// Index of the largest entry (first on ties).
+fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for i in 1..v.len() {
+        if v[i] > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// Every configuration key `FixPO(**config)` accepts.
+#[pyfunction]
+fn config_keys() -> Vec<String> {
+    RunConfig::keys()
+}
+
+/// fixpo: FixPO trust-region RL with a Rust trainer.
+#[pymodule]
+fn fixpo(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<FixPO>()?;
+    m.add_function(wrap_pyfunction!(config_keys, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("OBS_SIZES", model::OBS_SIZES.to_vec())?;
+    m.add("ACT_SIZES", model::ACT_SIZES.to_vec())?;
+    m.add("HIDDEN_SIZES", model::HIDDEN_SIZES.to_vec())?;
+    Ok(())
+}

@@ -1,0 +1,115 @@
+"""Gymnasium's own environments through the bridge: training, prediction,
+saving, configuration keys, spaces and errors."""
+import time
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import fixpo
+
+
+def eval_return(model, env_id, episodes, seed=1000):
+    env = gym.make(env_id)
+    total = 0.0
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        done = False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, r, term, trunc, _ = env.step(action)
+            total += r
+            done = term or trunc
+    return total / episodes
+
+
+def test_pendulum_trains_and_saves(tmp_path, fixpo_cli):
+    model = fixpo.FixPO("Pendulum-v1", seed=0)
+    t0 = time.perf_counter()
+    model.learn(60_000)
+    dt = time.perf_counter() - t0
+    ret = eval_return(model, "Pendulum-v1", 20)
+    print(f"Pendulum-v1: {model.num_timesteps} steps in {dt:.1f} s "
+          f"({model.num_timesteps / dt:.0f} steps/s incl. updates), eval return {ret:.1f}")
+    assert ret > -400, ret
+    path = tmp_path / "pendulum.fxp"
+    model.save(path)
+    assert path.stat().st_size > 0
+    out = fixpo_cli("inspect", str(path))
+    assert "gaussian" in out.lower(), out
+
+
+def test_same_seed_same_file(tmp_path):
+    files = []
+    for k in range(2):
+        m = fixpo.FixPO("Pendulum-v1", seed=3, num_envs=2, steps_per_env=128, minibatch=64,
+                        fixup_minibatch=256)
+        m.learn(512)
+        p = tmp_path / f"p{k}.fxp"
+        m.save(p)
+        files.append(p.read_bytes())
+    assert files[0] == files[1]
+
+
+def test_cartpole_discrete_predict():
+    m = fixpo.FixPO("CartPole-v1", seed=0, n_envs=2, steps_per_env=64, minibatch=64)
+    m.learn(128)
+    obs, _ = gym.make("CartPole-v1").reset(seed=0)
+    a, state = m.predict(obs)
+    assert state is None and a in (0, 1)
+    batch, _ = m.predict(np.stack([obs, obs]))
+    assert batch.shape == (2,)
+
+
+def test_predict_shapes():
+    m = fixpo.FixPO("Pendulum-v1", seed=0)
+    a, _ = m.predict(np.zeros(3, dtype=np.float32))
+    assert a.shape == (1,) and -2.0 <= a[0] <= 2.0
+    a, _ = m.predict(np.zeros((5, 3)), deterministic=False)
+    assert a.shape == (5, 1)
+    with pytest.raises(ValueError, match="expected"):
+        m.predict(np.zeros(4))
+
+
+def test_unknown_key_lists_valid_keys():
+    with pytest.raises(TypeError, match="valid keys: .*eps_kl"):
+        fixpo.FixPO("Pendulum-v1", not_a_key=1)
+
+
+def test_bad_value():
+    with pytest.raises(ValueError, match="num_envs"):
+        fixpo.FixPO("Pendulum-v1", n_envs=0)
+
+
+def test_unsupported_spaces():
+    with pytest.raises(TypeError, match="Box and Discrete"):
+        fixpo.FixPO(lambda: gym.make("Blackjack-v1"))
+    with pytest.raises(TypeError, match="Box observation"):
+        fixpo.FixPO("FrozenLake-v1")
+
+
+class Boom(gym.Env):
+    """Raises in step after a few steps."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def __init__(self):
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        if self.t == 50:
+            raise RuntimeError("boom from step")
+        return np.zeros(3, np.float32), 0.0, False, self.t % 20 == 0, {}
+
+
+def test_exception_in_step_propagates():
+    m = fixpo.FixPO(Boom, n_envs=1, steps_per_env=64, minibatch=64)
+    with pytest.raises(RuntimeError, match="boom from step") as info:
+        m.learn(1000)
+    assert "in step" in "".join(info.traceback.format() if hasattr(info.traceback, "format") else str(info.traceback)) or info.tb is not None
