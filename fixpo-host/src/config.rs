@@ -202,6 +202,16 @@ impl RunConfig {
         Ok(cfg)
     }
 
+    /// [`RunConfig::with_sets`] for an environment that is not a built-in
+    /// task (`env` is only a label): the training settings are checked,
+    /// the task and its options are not.
+    ///
+    /// # Errors
+    /// As [`RunConfig::resolve`], except for the task.
+    pub fn with_training_sets(&self, sets: &[String]) -> Result<Self> {
+        self.overlay(parse_sets(sets)?)
+    }
+
     /// This configuration with `overrides` applied and the training
     /// settings checked (not the task: see [`RunConfig::validate`]).
     fn overlay(&self, overrides: Vec<(String, toml::Value)>) -> Result<Self> {

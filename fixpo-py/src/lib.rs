@@ -266,10 +266,16 @@ impl FixPO {
                 if v.is_none() {
                     continue;
                 }
-                sets.push(format!("{}={}", k.extract::<String>()?, toml_text(&v)?));
+                let k: String = k.extract()?;
+                if k.starts_with(fixpo_host::config::ENV_OPTION_PREFIX) {
+                    return Err(PyTypeError::new_err(format!(
+                        "`{k}`: env.* options belong to fixpo's built-in tasks; pass a Gymnasium env's options through a factory, e.g. FixPO(lambda: gymnasium.make(id, **options))"
+                    )));
+                }
+                sets.push(format!("{k}={}", toml_text(&v)?));
             }
         }
-        let cfg = cfg.with_sets(&sets).map_err(py_err)?;
+        let cfg = cfg.with_training_sets(&sets).map_err(py_err)?;
         let discrete = match &space {
             Space::Discrete { start } => Some(*start),
             Space::Box { .. } => None,
