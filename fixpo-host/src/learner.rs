@@ -79,6 +79,13 @@ struct EnvStateFns<E> {
     restore: fn(&mut E, &EnvState) -> Result<()>,
 }
 
+/// One rollout task's environments with their part of the batch and of
+/// the GAE scratch.
+type Segment<'a, E, const O: usize, const A: usize> = (
+    (&'a mut [Runner<E, O>], &'a mut [Transition<O, A>]),
+    &'a mut [GaeStep],
+);
+
 /// One environment with everything it carries across iterations.
 struct Runner<E, const O: usize> {
     run: EnvRunner<E, Pcg32, O>,
@@ -315,10 +322,7 @@ where
                        _: &mut Pcg32,
                        merge: &mut dyn FnMut(&NormStats<O>)| {
             let t0 = Instant::now();
-            let work = |((runners, out), gae): (
-                (&mut [Runner<E, O>], &mut [Transition<O, A>]),
-                &mut [GaeStep],
-            )|
+            let work = |((runners, out), gae): Segment<'_, E, O, A>|
              -> std::result::Result<(), fixpo_core::rollout::CollectError> {
                 for (k, r) in runners.iter_mut().enumerate() {
                     r.episodes.clear();
