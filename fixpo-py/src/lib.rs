@@ -17,9 +17,11 @@
 //! released.
 
 mod env;
+mod file;
 mod model;
 
 use env::{EnvSpec, ErrorSlot, Space};
+use fixpo_core::dist::PolicyKind;
 use fixpo_core::rng::Pcg32;
 use fixpo_host::config::RunConfig;
 use fixpo_host::{HostError, Observer, RunState};
@@ -372,64 +374,33 @@ impl FixPO {
         obs: &Bound<'py, PyAny>,
         deterministic: bool,
     ) -> PyResult<(Bound<'py, PyAny>, Option<Py<PyAny>>)> {
-        let np = py.import("numpy")?;
-        let arr = np
-            .call_method1("asarray", (obs, "float32"))?
-            .cast_into::<numpy::PyArrayDyn<f32>>()
-            .map_err(PyErr::from)?;
-        let shape = arr.shape().to_vec();
-        let batched = match shape.len() {
-            1 if shape[0] == self.obs_dim => false,
-            2 if shape[1] == self.obs_dim => true,
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "observation of shape {shape:?}: expected ({0},) or (n, {0})",
-                    self.obs_dim
-                )));
-            }
-        };
-        let flat: Vec<f32> = arr
-            .to_vec()
-            .map_err(|_| PyValueError::new_err("observation array is not contiguous"))?;
         let model = self
             .model
             .lock()
             .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?;
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
-        let rows: Vec<Vec<f32>> = flat
-            .chunks(self.obs_dim)
-            .map(|o| model.act(o, deterministic, &mut rng))
-            .collect();
-        let out = if let Some(start) = self.discrete {
-            let choices: Vec<i64> = rows.iter().map(|a| argmax(a) as i64 + start).collect();
-            if batched {
-                PyArray1::from_vec(py, choices).into_any()
-            } else {
-                choices[0].into_pyobject(py)?.into_any()
-            }
-        } else if batched {
-            let a =
-                PyArray2::from_vec2(py, &rows).map_err(|e| PyValueError::new_err(e.to_string()))?;
-            let mut shape = vec![rows.len()];
-            shape.extend(self.act_shape.bind(py).extract::<Vec<usize>>()?);
-            a.into_any().call_method1("reshape", (shape,))?
-        } else {
-            PyArray1::from_vec(py, rows.into_iter().next().unwrap_or_default())
-                .into_any()
-                .call_method1("reshape", (self.act_shape.bind(py),))?
-        };
+        let out = predict_with(
+            py,
+            obs,
+            self.obs_dim,
+            self.discrete,
+            self.act_shape.bind(py),
+            |o| model.act(o, deterministic, &mut rng),
+        )?;
         Ok((out, None))
     }
 
-    /// Writes the policy file (what `fixpo inspect`, `fixpo eval` and the
-    /// firmware load) to `path`.
+    /// Writes the policy file (what `fixpo inspect`, `fixpo eval`, the
+    /// firmware and `fixpo.load` read) to `path`, at the environment's own
+    /// observation size: the padding up to `padded_obs_size` is stripped
+    /// (exactly: the file acts as `predict(obs, deterministic=True)`).
     fn save(&self, path: std::path::PathBuf) -> PyResult<()> {
         let bytes = self
             .model
             .lock()
             .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?
-            .policy_file()
-            .map_err(py_err)?;
+            .policy_file(self.obs_dim)
+            .map_err(PyRuntimeError::new_err)?;
         std::fs::write(&path, bytes).map_err(|e| {
             pyo3::exceptions::PyOSError::new_err(format!("cannot write {}: {e}", path.display()))
         })
@@ -486,6 +457,131 @@ fn argmax(v: &[f32]) -> usize {
     best
 }
 
+/// `act` applied to each observation of `obs` (one, or a batch as rows of
+/// `obs_dim` values), as an action array (Box, reshaped to `act_shape`
+/// per row) or ints (Discrete, numbered from `start`).
+fn predict_with<'py>(
+    py: Python<'py>,
+    obs: &Bound<'py, PyAny>,
+    obs_dim: usize,
+    discrete: Option<i64>,
+    act_shape: &Bound<'py, PyAny>,
+    mut act: impl FnMut(&[f32]) -> Vec<f32>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let np = py.import("numpy")?;
+    let arr = np
+        .call_method1("asarray", (obs, "float32"))?
+        .cast_into::<numpy::PyArrayDyn<f32>>()
+        .map_err(PyErr::from)?;
+    let shape = arr.shape().to_vec();
+    let batched = match shape.len() {
+        1 if shape[0] == obs_dim => false,
+        2 if shape[1] == obs_dim => true,
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "observation of shape {shape:?}: expected ({obs_dim},) or (n, {obs_dim})"
+            )));
+        }
+    };
+    let flat: Vec<f32> = arr
+        .to_vec()
+        .map_err(|_| PyValueError::new_err("observation array is not contiguous"))?;
+    let rows: Vec<Vec<f32>> = flat.chunks(obs_dim).map(&mut act).collect();
+    if let Some(start) = discrete {
+        let choices: Vec<i64> = rows.iter().map(|a| argmax(a) as i64 + start).collect();
+        return Ok(if batched {
+            PyArray1::from_vec(py, choices).into_any()
+        } else {
+            choices[0].into_pyobject(py)?.into_any()
+        });
+    }
+    if batched {
+        let a = PyArray2::from_vec2(py, &rows).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let mut shape = vec![rows.len()];
+        shape.extend(act_shape.extract::<Vec<usize>>()?);
+        a.into_any().call_method1("reshape", (shape,))
+    } else {
+        PyArray1::from_vec(py, rows.into_iter().next().unwrap_or_default())
+            .into_any()
+            .call_method1("reshape", (act_shape,))
+    }
+}
+
+/// A policy read from a file by `fixpo.load`: acts as the model that saved
+/// it (`predict(obs, deterministic=True)` gives the same actions).
+///
+/// Box actions come out with shape `(action_size,)`; a categorical
+/// policy's actions are ints numbered from `action_start`.
+#[pyclass(module = "fixpo", name = "Policy")]
+pub struct LoadedPolicy {
+    actor: Box<dyn file::Loaded>,
+    rng: Mutex<Pcg32>,
+    start: i64,
+}
+
+#[pymethods]
+impl LoadedPolicy {
+    /// The action for `obs` (one observation, or a batch as rows) and
+    /// `None`, as `FixPO.predict` returns them.
+    #[pyo3(signature = (obs, deterministic=true))]
+    fn predict<'py>(
+        &self,
+        py: Python<'py>,
+        obs: &Bound<'py, PyAny>,
+        deterministic: bool,
+    ) -> PyResult<(Bound<'py, PyAny>, Option<Py<PyAny>>)> {
+        let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+        let discrete = (self.actor.kind() == PolicyKind::Categorical).then_some(self.start);
+        let shape = (self.actor.act_size(),).into_pyobject(py)?.into_any();
+        let out = predict_with(py, obs, self.actor.obs_size(), discrete, &shape, |o| {
+            self.actor.act(o, deterministic, &mut rng)
+        })?;
+        Ok((out, None))
+    }
+
+    /// Observation values the policy reads.
+    #[getter]
+    fn obs_size(&self) -> usize {
+        self.actor.obs_size()
+    }
+
+    /// Action dimensions (Gaussian) or choices (categorical).
+    #[getter]
+    fn action_size(&self) -> usize {
+        self.actor.act_size()
+    }
+
+    /// `"gaussian"` or `"categorical"`.
+    #[getter]
+    fn kind(&self) -> &'static str {
+        match self.actor.kind() {
+            PolicyKind::Categorical => "categorical",
+            _ => "gaussian",
+        }
+    }
+}
+
+/// Reads a policy file (from `FixPO.save` or `fixpo train`) into a
+/// `fixpo.Policy` with `.predict(obs, deterministic=True)`.
+///
+/// `seed` seeds the samples of `deterministic=False`; `action_start` is
+/// the first choice's number for a categorical policy (a Discrete space's
+/// `start`, which the file does not record).
+#[pyfunction]
+#[pyo3(signature = (path, seed=0, action_start=0))]
+fn load(path: std::path::PathBuf, seed: u64, action_start: i64) -> PyResult<LoadedPolicy> {
+    let bytes = std::fs::read(&path).map_err(|e| {
+        pyo3::exceptions::PyOSError::new_err(format!("cannot read {}: {e}", path.display()))
+    })?;
+    let actor = file::load(&bytes)
+        .map_err(|e| PyValueError::new_err(format!("{}: {e}", path.display())))?;
+    Ok(LoadedPolicy {
+        actor,
+        rng: Mutex::new(Pcg32::new(seed, STREAM_PREDICT)),
+        start: action_start,
+    })
+}
+
 /// Every configuration key `FixPO(**config)` accepts.
 #[pyfunction]
 fn config_keys() -> Vec<String> {
@@ -496,6 +592,8 @@ fn config_keys() -> Vec<String> {
 #[pymodule]
 fn fixpo(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FixPO>()?;
+    m.add_class::<LoadedPolicy>()?;
+    m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(config_keys, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("OBS_SIZES", model::OBS_SIZES.to_vec())?;

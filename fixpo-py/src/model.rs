@@ -61,8 +61,9 @@ pub trait Model: Send {
     /// the policy's mode, or a sample from `rng`, clipped to the bounds
     /// (one-hot for a discrete space).
     fn act(&self, obs: &[f32], deterministic: bool, rng: &mut Pcg32) -> Vec<f32>;
-    /// The current policy's file.
-    fn policy_file(&self) -> fixpo_host::Result<Vec<u8>>;
+    /// The current policy's file at the environment's real observation
+    /// size `real` (the padding stripped, see [`crate::file::strip`]).
+    fn policy_file(&self, real: usize) -> Result<Vec<u8>, String>;
     /// Environment steps taken.
     fn env_steps(&self) -> u64;
     /// The run's configuration.
@@ -82,22 +83,11 @@ impl<const O: usize, const H: usize, const A: usize> Model for Learner<PyEnv<O, 
     }
 
     fn act(&self, obs: &[f32], deterministic: bool, rng: &mut Pcg32) -> Vec<f32> {
-        let mut o = [0.0; O];
-        for (d, s) in o.iter_mut().zip(obs) {
-            *d = *s;
-        }
-        let actor = self.actor();
-        let a = if deterministic {
-            actor.act(&o)
-        } else {
-            let (a, _) = actor.policy.sample(&actor.normalize(&o), rng);
-            actor.clip_action(&a)
-        };
-        a.to_vec()
+        crate::file::act(&self.actor(), obs, deterministic, rng)
     }
 
-    fn policy_file(&self) -> fixpo_host::Result<Vec<u8>> {
-        Learner::policy_file(self)
+    fn policy_file(&self, real: usize) -> Result<Vec<u8>, String> {
+        crate::file::encode_real(&self.actor(), real)
     }
 
     fn env_steps(&self) -> u64 {

@@ -1,5 +1,6 @@
 """Gymnasium's own environments through the bridge: training, prediction,
 saving, configuration keys, spaces and errors."""
+import json
 import time
 
 import gymnasium as gym
@@ -131,3 +132,48 @@ def test_exception_in_step_propagates():
         m.learn(1000)
     # The traceback reaches into the environment's own frame.
     assert info.traceback[-1].name == "step"
+
+
+def test_saved_file_is_stripped_and_acts_the_same(tmp_path, fixpo_cli):
+    """The file says Pendulum's 3 observations (not the padded 4), and the
+    stripped policy acts exactly as the model on real observations."""
+    m = fixpo.FixPO("Pendulum-v1", seed=1, num_envs=2, steps_per_env=128, minibatch=64,
+                    fixup_minibatch=256)
+    m.learn(1024)
+    assert m.padded_obs_size == 4
+    path = tmp_path / "p.fxp"
+    m.save(path)
+    p = fixpo.load(path)
+    assert (p.obs_size, p.action_size, p.kind) == (3, 1, "gaussian")
+    obs = np.random.default_rng(0).uniform(-8.0, 8.0, (200, 3)).astype(np.float32)
+    before, _ = m.predict(obs)
+    after, _ = p.predict(obs)
+    assert after.shape == (200, 1)
+    np.testing.assert_array_equal(before, after)
+    one, state = p.predict(obs[0])
+    assert state is None and one.shape == (1,) and one[0] == before[0, 0]
+    with pytest.raises(ValueError, match="expected"):
+        p.predict(np.zeros(4))
+    info = json.loads(fixpo_cli("inspect", "--json", str(path)))
+    assert (info["obs"], info["act"]) == (3, 1) and "pendulum" in info["fits_tasks"], info
+    out = fixpo_cli("eval", "--env", "pendulum", "--episodes", "2", str(path))
+    assert "deterministic" in out, out
+
+
+def test_load_discrete(tmp_path):
+    m = fixpo.FixPO("CartPole-v1", seed=0, n_envs=2, steps_per_env=64, minibatch=64)
+    m.learn(128)
+    m.save(tmp_path / "c.fxp")
+    p = fixpo.load(tmp_path / "c.fxp")
+    assert (p.obs_size, p.kind) == (4, "categorical")
+    obs = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    np.testing.assert_array_equal(m.predict(obs)[0], p.predict(obs)[0])
+    a, _ = p.predict(obs[0])
+    assert a in (0, 1)
+
+
+def test_load_rejects_garbage(tmp_path):
+    bad = tmp_path / "bad.fxp"
+    bad.write_bytes(b"not a policy")
+    with pytest.raises(ValueError, match="not a valid policy file"):
+        fixpo.load(bad)
