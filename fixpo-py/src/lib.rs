@@ -29,7 +29,8 @@ use model::{Model, NoFit};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyBool, PyDict, PyString};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// Random stream of stochastic `predict` calls.
@@ -78,26 +79,40 @@ fn toml_text(v: &Bound<'_, PyAny>) -> PyResult<String> {
     )))
 }
 
-/// The run's observer: checks for Ctrl-C after every update and stops the
-/// run once a Python exception is pending.
+/// The run's observer: checks for Ctrl-C after every update, hands each
+/// iteration's metrics to the callback (which stops the run by returning
+/// `False`), and stops the run once a Python exception is pending.
 struct PyObserver {
     error: ErrorSlot,
+    callback: Option<Py<PyAny>>,
+    /// The callback returned `False`.
+    stopped: bool,
 }
 
 impl Observer for PyObserver {
     fn on_iteration(
         &mut self,
-        _m: &fixpo_host::metrics::IterMetrics,
+        m: &fixpo_host::metrics::IterMetrics,
         _run: &dyn RunState,
     ) -> fixpo_host::Result<()> {
-        if let Err(e) = Python::attach(|py| py.check_signals()) {
-            env::keep(&self.error, e);
+        let stop = Python::attach(|py| -> PyResult<bool> {
+            py.check_signals()?;
+            let Some(cb) = &self.callback else {
+                return Ok(false);
+            };
+            let metrics = py.import("json")?.call_method1("loads", (m.to_json(),))?;
+            let r = cb.bind(py).call1((metrics,))?;
+            Ok(r.is_instance_of::<PyBool>() && !r.is_truthy()?)
+        });
+        match stop {
+            Ok(s) => self.stopped |= s,
+            Err(e) => env::keep(&self.error, e),
         }
         Ok(())
     }
 
     fn stop_requested(&self) -> bool {
-        env::failed(&self.error)
+        self.stopped || env::failed(&self.error)
     }
 }
 
@@ -212,6 +227,10 @@ fn spaces(py: Python<'_>, probe: &Bound<'_, PyAny>) -> PyResult<(usize, Space, u
 ///         `num_envs`; default: the preset's).
 ///     seed: seed of every random stream, environment resets included
 ///         (each reset is `env.reset(seed=...)` from the trainer's streams).
+///     out_dir: a run directory (as `fixpo train --out`): `learn` writes
+///         `config.toml`, a `metrics.jsonl` line per iteration (`fixpo plot
+///         DIR` draws it), checkpoints and `policy.fxp` there. A directory
+///         holding another run is refused.
 ///     **config: any setting of the `fixpo train` configuration by name
 ///         (`eps_kl=0.2`, `hidden=32`, `steps_per_env=256`, ...); unknown
 ///         names raise `TypeError` with the list of valid ones.
@@ -228,17 +247,21 @@ pub struct FixPO {
     act_dim: usize,
     discrete: Option<i64>,
     act_shape: Py<PyAny>,
+    out_dir: Option<PathBuf>,
+    /// Run directories a previous `learn` wrote to (continued, not cleared).
+    dirs_used: Mutex<Vec<PathBuf>>,
 }
 
 #[pymethods]
 impl FixPO {
     #[new]
-    #[pyo3(signature = (env, n_envs=None, seed=0, **config))]
+    #[pyo3(signature = (env, n_envs=None, seed=0, out_dir=None, **config))]
     fn new(
         py: Python<'_>,
         env: &Bound<'_, PyAny>,
         n_envs: Option<usize>,
         seed: u64,
+        out_dir: Option<PathBuf>,
         config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let (make, id) = factory(py, env)?;
@@ -327,16 +350,33 @@ impl FixPO {
             act_dim,
             discrete,
             act_shape,
+            out_dir,
+            dirs_used: Mutex::new(Vec::new()),
         })
     }
 
     /// Trains for `total_timesteps` more environment steps (rounded up to
     /// whole iterations of `num_envs · steps_per_env`). Returns `self`.
     ///
+    /// `callback(metrics)` is called after every iteration with that
+    /// iteration's metrics as a dict (the fields of a `metrics.jsonl`
+    /// line: `iter`, `env_steps`, `return_mean`, `max_kl`, `eps_kl`,
+    /// `beta`, ...);
+    /// returning `False` stops training after it (no exception).
+    /// `out_dir` (default: the constructor's) is the run directory the
+    /// metrics, checkpoints and policy file are written to; a later
+    /// `learn` into the same directory continues its `metrics.jsonl`.
+    ///
     /// Ctrl-C stops after the current update with `KeyboardInterrupt`
     /// (the policy is the last update's); an exception raised by the
-    /// environment stops the run and propagates.
-    fn learn<'py>(slf: &Bound<'py, Self>, total_timesteps: u64) -> PyResult<Bound<'py, Self>> {
+    /// environment or the callback stops the run and propagates.
+    #[pyo3(signature = (total_timesteps, callback=None, out_dir=None))]
+    fn learn<'py>(
+        slf: &Bound<'py, Self>,
+        total_timesteps: u64,
+        callback: Option<Py<PyAny>>,
+        out_dir: Option<PathBuf>,
+    ) -> PyResult<Bound<'py, Self>> {
         let py = slf.py();
         let this = slf.borrow();
         let mut guard = this
@@ -346,14 +386,54 @@ impl FixPO {
         let model: &mut dyn Model = &mut **guard;
         let mut observer = PyObserver {
             error: Arc::clone(&this.error),
+            callback,
+            stopped: false,
         };
-        // The GIL is released here and taken for each environment call.
-        let result = py.detach(|| model.learn(total_timesteps, &mut observer));
+        let dir = out_dir.or_else(|| this.out_dir.clone());
+        let result = if let Some(dir) = &dir {
+            let resume = this
+                .dirs_used
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(dir);
+            fixpo_host::train::RunDir::prepare(dir, resume, false).map_err(|e| match e {
+                HostError::RunExists { path } => {
+                    pyo3::exceptions::PyFileExistsError::new_err(format!(
+                        "`{}` already holds a run: pass another out_dir, or remove it",
+                        path.display()
+                    ))
+                }
+                e => py_err(e),
+            })?;
+            // The GIL is released here and taken for each environment call
+            // (RunDir is made inside: it is not Send).
+            let r = py.detach(|| {
+                let mut run_dir =
+                    fixpo_host::train::RunDir::new(dir.clone(), resume, false, &mut observer);
+                model.learn(total_timesteps, &mut run_dir)
+            });
+            this.dirs_used
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(dir.clone());
+            r
+        } else {
+            py.detach(|| model.learn(total_timesteps, &mut observer))
+        };
+        if let Some(dir) = &dir {
+            // The run directory's policy file at the env's real size (the
+            // one RunDir wrote is the padded one).
+            let bytes = model
+                .policy_file(this.obs_dim)
+                .map_err(PyRuntimeError::new_err)?;
+            fixpo_host::io::write_atomic(&dir.join(fixpo_host::io::POLICY_FILE), &bytes)
+                .map_err(py_err)?;
+        }
         if let Some(e) = env::take(&this.error) {
             return Err(e);
         }
         let summary = result.map_err(py_err)?;
-        if summary.stop == fixpo_host::learner::StopReason::Interrupted {
+        if summary.stop == fixpo_host::learner::StopReason::Interrupted && !observer.stopped {
             return Err(PyKeyboardInterrupt::new_err("training interrupted"));
         }
         drop(guard);

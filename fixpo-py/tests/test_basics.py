@@ -177,3 +177,50 @@ def test_load_rejects_garbage(tmp_path):
     bad.write_bytes(b"not a policy")
     with pytest.raises(ValueError, match="not a valid policy file"):
         fixpo.load(bad)
+
+
+def _small(**kw):
+    return fixpo.FixPO("Pendulum-v1", seed=0, num_envs=2, steps_per_env=128, minibatch=64,
+                       fixup_minibatch=256, **kw)
+
+
+def test_callback_metrics_and_out_dir(tmp_path, fixpo_cli):
+    run = tmp_path / "run"
+    seen = []
+
+    def cb(metrics):
+        seen.append(metrics)
+        return len(seen) < 3  # False on the third: stop there
+
+    m = _small(out_dir=run)
+    m.learn(256 * 10, callback=cb)
+    assert [s["iter"] for s in seen] == [1, 2, 3], seen
+    assert m.num_timesteps == 3 * 256
+    assert all(s["max_kl"] <= s["eps_kl"] for s in seen)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == seen
+    # A later learn continues the directory's metrics.
+    m.learn(256)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["iter"] for line in lines] == [1, 2, 3, 4]
+    info = json.loads(fixpo_cli("inspect", "--json", str(run / "policy.fxp")))
+    assert info["obs"] == 3, info
+    png = tmp_path / "curve.png"
+    fixpo_cli("plot", "--out", str(png), str(run))
+    assert png.stat().st_size > 0
+    # Another model refuses a directory holding a run.
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        _small(out_dir=run).learn(256)
+
+
+def test_learn_out_dir_argument_and_callback_error(tmp_path):
+    m = _small()
+    m.learn(256, out_dir=tmp_path / "r")
+    assert len((tmp_path / "r" / "metrics.jsonl").read_text().splitlines()) == 1
+
+    def bad(metrics):
+        raise ValueError("callback says no")
+
+    with pytest.raises(ValueError, match="callback says no"):
+        m.learn(1024, callback=bad)
+    assert m.num_timesteps == 512
