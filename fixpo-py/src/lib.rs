@@ -390,6 +390,7 @@ impl FixPO {
             stopped: false,
         };
         let dir = out_dir.or_else(|| this.out_dir.clone());
+        let real = this.obs_dim;
         let result = if let Some(dir) = &dir {
             let resume = this
                 .dirs_used
@@ -410,7 +411,7 @@ impl FixPO {
             let r = py.detach(|| {
                 let mut run_dir =
                     fixpo_host::train::RunDir::new(dir.clone(), resume, false, &mut observer);
-                model.learn(total_timesteps, &mut run_dir)
+                model.learn(total_timesteps, real, &mut run_dir)
             });
             this.dirs_used
                 .lock()
@@ -418,17 +419,8 @@ impl FixPO {
                 .push(dir.clone());
             r
         } else {
-            py.detach(|| model.learn(total_timesteps, &mut observer))
+            py.detach(|| model.learn(total_timesteps, real, &mut observer))
         };
-        if let Some(dir) = &dir {
-            // The run directory's policy file at the env's real size (the
-            // one RunDir wrote is the padded one).
-            let bytes = model
-                .policy_file(this.obs_dim)
-                .map_err(PyRuntimeError::new_err)?;
-            fixpo_host::io::write_atomic(&dir.join(fixpo_host::io::POLICY_FILE), &bytes)
-                .map_err(py_err)?;
-        }
         if let Some(e) = env::take(&this.error) {
             return Err(e);
         }

@@ -9,8 +9,11 @@
 
 use crate::env::{EnvSpec, PyEnv};
 use fixpo_core::rng::Pcg32;
+use fixpo_host::checkpoint::CheckpointData;
 use fixpo_host::config::RunConfig;
-use fixpo_host::{Learner, Observer, TrainSummary};
+use fixpo_host::metrics::IterMetrics;
+use fixpo_host::observe::UpdateRecord;
+use fixpo_host::{Learner, Observer, RunState, TrainSummary};
 use std::sync::Arc;
 
 /// Declares the menu once: the lists and the dispatch over them.
@@ -51,10 +54,12 @@ menu!(obs: [4, 8]; act: [1, 2]; hidden: [32, 64]);
 /// A learner of any compiled size, as the Python class drives it.
 pub trait Model: Send {
     /// Trains `steps` more environment steps (rounded up to whole
-    /// iterations), reporting to `observer`.
+    /// iterations), reporting to `observer`; the policy files it asks the
+    /// run for are at the real observation size `real`.
     fn learn(
         &mut self,
         steps: u64,
+        real: usize,
         observer: &mut dyn Observer,
     ) -> fixpo_host::Result<TrainSummary>;
     /// The action for `obs` (at most the padded size; the rest is 0):
@@ -76,10 +81,14 @@ impl<const O: usize, const H: usize, const A: usize> Model for Learner<PyEnv<O, 
     fn learn(
         &mut self,
         steps: u64,
+        real: usize,
         observer: &mut dyn Observer,
     ) -> fixpo_host::Result<TrainSummary> {
         self.set_total_steps(self.env_steps().saturating_add(steps.max(1)))?;
-        self.run(observer)
+        self.run(&mut Stripping::<O, H, A> {
+            inner: observer,
+            real,
+        })
     }
 
     fn act(&self, obs: &[f32], deterministic: bool, rng: &mut Pcg32) -> Vec<f32> {
@@ -150,4 +159,80 @@ pub fn new_model(
     }
     let h = cfg.hidden;
     dispatch_obs(o, act_dim, h, spec, cfg).ok_or(NoFit::Act)
+}
+
+/// Passes everything on to `inner`, except that the run's policy file is
+/// at the real observation size `real` (so a run directory's `policy.fxp`
+/// is the stripped one, mid-run checkpoints included).
+struct Stripping<'a, const O: usize, const H: usize, const A: usize> {
+    inner: &'a mut dyn Observer,
+    real: usize,
+}
+
+/// The run as [`Stripping`] shows it.
+struct StrippedRun<'r, const O: usize, const H: usize, const A: usize> {
+    run: &'r dyn RunState,
+    real: usize,
+}
+
+impl<const O: usize, const H: usize, const A: usize> RunState for StrippedRun<'_, O, H, A> {
+    fn config(&self) -> &RunConfig {
+        self.run.config()
+    }
+
+    fn policy_file(&self) -> fixpo_host::Result<Vec<u8>> {
+        let padded = self.run.policy_file()?;
+        let path = std::path::Path::new("<policy>");
+        let actor = fixpo_core::file::decode::<O, H, A>(&padded).map_err(|source| {
+            fixpo_host::HostError::PolicyFile {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        crate::file::encode_real(&actor, self.real).map_err(|reason| {
+            fixpo_host::HostError::Mismatch {
+                path: path.to_owned(),
+                task: self.run.config().env.clone(),
+                policy: format!("padded to {O} observations"),
+                needed: format!("{} observations ({reason})", self.real),
+            }
+        })
+    }
+
+    fn checkpoint(&self) -> Option<CheckpointData> {
+        self.run.checkpoint()
+    }
+}
+
+impl<const O: usize, const H: usize, const A: usize> Observer for Stripping<'_, O, H, A> {
+    fn on_start(&mut self, c: &RunConfig, iter: u64, steps: u64) -> fixpo_host::Result<()> {
+        self.inner.on_start(c, iter, steps)
+    }
+
+    fn on_iteration(&mut self, m: &IterMetrics, run: &dyn RunState) -> fixpo_host::Result<()> {
+        let real = self.real;
+        self.inner
+            .on_iteration(m, &StrippedRun::<O, H, A> { run, real })
+    }
+
+    fn wants_updates(&self) -> bool {
+        self.inner.wants_updates()
+    }
+
+    fn on_update(&mut self, u: &UpdateRecord) {
+        self.inner.on_update(u);
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.inner.stop_requested()
+    }
+
+    fn on_end(&mut self, s: &TrainSummary, run: &dyn RunState) -> fixpo_host::Result<()> {
+        let real = self.real;
+        self.inner.on_end(s, &StrippedRun::<O, H, A> { run, real })
+    }
+
+    fn on_message(&mut self, msg: &str) {
+        self.inner.on_message(msg);
+    }
 }

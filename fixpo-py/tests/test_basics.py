@@ -224,3 +224,16 @@ def test_learn_out_dir_argument_and_callback_error(tmp_path):
     with pytest.raises(ValueError, match="callback says no"):
         m.learn(1024, callback=bad)
     assert m.num_timesteps == 512
+
+
+def test_run_dir_checkpoint_policy_is_stripped(tmp_path):
+    run = tmp_path / "run"
+    sizes = []
+
+    def cb(metrics):
+        if metrics["iter"] >= 2:  # iteration 1's checkpoint is written by now
+            sizes.append(fixpo.load(run / "policy.fxp").obs_size)
+
+    _small(out_dir=run, checkpoint_every=1).learn(256 * 3, callback=cb)
+    assert sizes == [3, 3]
+    assert fixpo.load(run / "policy.fxp").obs_size == 3
