@@ -4,7 +4,7 @@
 //! static arrays.
 
 use crate::dist::{self, PolicyKind};
-use crate::env::{ActionSpace, Env};
+use crate::env::{ActionSpace, Env, Step};
 use crate::fixpo::Transition;
 use crate::gae::{GaeStep, gae_with};
 use crate::norm::{ObsNorm, RewardScaler, RunningMeanStd};
@@ -135,6 +135,10 @@ pub enum CollectError {
     NonFiniteEnv,
     /// The networks produced a NaN or infinite output.
     NonFiniteNetwork,
+    /// Environments stepped together answered for another number of
+    /// environments, or out of turn (a step result for an environment that
+    /// was resetting, or the reverse).
+    VecEnvMismatch,
 }
 
 impl core::fmt::Display for CollectError {
@@ -147,6 +151,9 @@ impl core::fmt::Display for CollectError {
             Self::NonFiniteNetwork => {
                 f.write_str("the policy or value network produced a non-finite output")
             }
+            Self::VecEnvMismatch => f.write_str(
+                "the vector environment's results do not match its environments (count or reset order)",
+            ),
         }
     }
 }
@@ -160,6 +167,8 @@ impl core::error::Error for CollectError {}
 /// accumulates the raw observations and discounted returns it saw into
 /// `seen`. `gae_buf` is scratch of the same length. Calls `on_episode` for
 /// every episode that ends.
+///
+/// This is [`SegmentWriter`] driven by one environment.
 ///
 /// # Errors
 /// [`CollectError`]; the buffers' contents are then unspecified, `slot` is
@@ -182,106 +191,276 @@ where
     E: Env<O, A>,
     R: RngCore + ?Sized,
 {
-    if out.len() != gae_buf.len() {
-        return Err(CollectError::LengthMismatch);
+    let space = env.action_space();
+    let mut w = SegmentWriter::new(
+        Acting {
+            policy,
+            value,
+            norm,
+            ret,
+            cfg,
+            space,
+        },
+        slot,
+        seen,
+        out,
+        gae_buf,
+    )?;
+    while !w.is_full() {
+        if w.needs_reset() {
+            w.begin_episode(env.reset(rng))?;
+        }
+        let action = w.act(rng)?;
+        w.observe(&env.step(&action), on_episode)?;
     }
-    // Any error leaves the episode in an unknown state: reset it next time.
-    let mut run = || -> Result<(), CollectError> {
-        let space = env.action_space();
+    w.finish()
+}
+
+/// What a [`SegmentWriter`] acts with: the behaviour policy and value
+/// function, the normalisation they read through, the return statistics,
+/// the collection settings and the action space (actions are clipped to
+/// its bounds before the environment sees them).
+#[derive(Clone, Copy, Debug)]
+pub struct Acting<'a, const O: usize, const H: usize, const A: usize> {
+    /// The policy that acts.
+    pub policy: &'a Policy<O, H, A>,
+    /// The value function.
+    pub value: &'a Value<O, H>,
+    /// The normalisation both read observations through.
+    pub norm: &'a ObsNorm<O>,
+    /// Return statistics for reward normalisation.
+    pub ret: &'a RewardScaler,
+    /// γ, λ and the reward normalisation.
+    pub cfg: &'a CollectConfig,
+    /// The environment's action space.
+    pub space: ActionSpace<A>,
+}
+
+/// One segment of a batch, filled one step at a time by a caller that
+/// steps the environment itself: [`collect`] with one environment, or
+/// several environments stepped together (a vector environment, where
+/// every environment must take every step).
+///
+/// The cycle is: [`SegmentWriter::begin_episode`] when
+/// [`SegmentWriter::needs_reset`], [`SegmentWriter::act`], step the
+/// environment with that action, [`SegmentWriter::observe`]; then
+/// [`SegmentWriter::finish`] once [`SegmentWriter::is_full`]. Steps taken
+/// after the segment is full (a vector environment whose other members are
+/// still filling theirs) keep the episode going in `slot` but are not
+/// part of the batch or its statistics.
+///
+/// Any error marks `slot` for reset; the buffers' contents are then
+/// unspecified.
+pub struct SegmentWriter<'a, const O: usize, const H: usize, const A: usize> {
+    with: Acting<'a, O, H, A>,
+    slot: &'a mut EnvSlot<O>,
+    seen: &'a mut NormStats<O>,
+    out: &'a mut [Transition<O, A>],
+    gae: &'a mut [GaeStep],
+    /// Transitions written.
+    len: usize,
+    /// σ_R when the value network predicts returns in units of it.
+    sigma: f32,
+    /// The action [`SegmentWriter::act`] chose and the value of its state.
+    pending: Option<([f32; A], f32)>,
+}
+
+impl<'a, const O: usize, const H: usize, const A: usize> SegmentWriter<'a, O, H, A> {
+    /// A writer into `out` (and the GAE scratch `gae`, of the same length)
+    /// for the episode carried in `slot`, accumulating what it sees into
+    /// `seen`.
+    ///
+    /// # Errors
+    /// [`CollectError::LengthMismatch`] when `out` and `gae` differ in
+    /// length.
+    pub fn new(
+        with: Acting<'a, O, H, A>,
+        slot: &'a mut EnvSlot<O>,
+        seen: &'a mut NormStats<O>,
+        out: &'a mut [Transition<O, A>],
+        gae: &'a mut [GaeStep],
+    ) -> Result<Self, CollectError> {
+        if out.len() != gae.len() {
+            slot.needs_reset = true;
+            return Err(CollectError::LengthMismatch);
+        }
         // Value-target normalisation: the value network predicts returns in
         // units of σ_R; GAE runs in raw reward units.
-        let sigma = match cfg.reward_norm {
-            RewardNorm::ValueTargets => ret.sigma(),
+        let sigma = match with.cfg.reward_norm {
+            RewardNorm::ValueTargets => with.ret.sigma(),
             _ => 1.0,
         };
-        let n = out.len();
-        for i in 0..n {
-            if slot.needs_reset {
-                slot.obs = env.reset(rng);
-                slot.needs_reset = false;
-                slot.ep_return = 0.0;
-                slot.ep_len = 0;
-                slot.disc_return = 0.0;
-                if !slot.obs.iter().all(|x| x.is_finite()) {
-                    return Err(CollectError::NonFiniteEnv);
-                }
-                seen.obs.update(&slot.obs);
+        Ok(Self {
+            with,
+            slot,
+            seen,
+            out,
+            gae,
+            len: 0,
+            sigma,
+            pending: None,
+        })
+    }
+
+    /// Every transition of the segment is written.
+    pub fn is_full(&self) -> bool {
+        self.len == self.out.len()
+    }
+
+    /// The episode has ended: the next step needs a reset observation.
+    pub fn needs_reset(&self) -> bool {
+        self.slot.needs_reset
+    }
+
+    fn fail<T>(&mut self, e: CollectError) -> Result<T, CollectError> {
+        self.slot.needs_reset = true;
+        self.pending = None;
+        Err(e)
+    }
+
+    /// Starts an episode at the reset observation `obs`.
+    ///
+    /// # Errors
+    /// [`CollectError::NonFiniteEnv`] for a NaN or infinite observation.
+    pub fn begin_episode(&mut self, obs: [f32; O]) -> Result<(), CollectError> {
+        let s = &mut *self.slot;
+        s.obs = obs;
+        s.needs_reset = false;
+        s.ep_return = 0.0;
+        s.ep_len = 0;
+        s.disc_return = 0.0;
+        if !obs.iter().all(|x| x.is_finite()) {
+            return self.fail(CollectError::NonFiniteEnv);
+        }
+        if !self.is_full() {
+            self.seen.obs.update(&obs);
+        }
+        Ok(())
+    }
+
+    /// The action for the current observation, sampled from the policy
+    /// with `rng` and clipped to the action space: what the environment
+    /// is to be stepped with next.
+    ///
+    /// # Errors
+    /// [`CollectError::NonFiniteNetwork`] when the networks' outputs are
+    /// not finite.
+    pub fn act<R: RngCore + ?Sized>(&mut self, rng: &mut R) -> Result<[f32; A], CollectError> {
+        let w = &self.with;
+        let obs = w.norm.apply(&self.slot.obs);
+        let mean = w.policy.output(&obs);
+        let v = w.value.predict(&obs)[0];
+        if !(mean.iter().all(|x| x.is_finite()) && v.is_finite()) {
+            return self.fail(CollectError::NonFiniteNetwork);
+        }
+        let action = dist::sample(w.policy.kind, &mean, &w.policy.log_std, rng);
+        self.pending = Some((action, v));
+        Ok(match (w.space, w.policy.kind) {
+            (ActionSpace::Continuous { low, high }, PolicyKind::Gaussian) => {
+                core::array::from_fn(|k| action[k].clamp(low[k], high[k]))
             }
-            let obs = norm.apply(&slot.obs);
-            let (mean, logp_ok) = {
-                let o = policy.output(&obs);
-                (o, o.iter().all(|x| x.is_finite()))
-            };
-            let v = value.predict(&obs)[0];
-            if !(logp_ok && v.is_finite()) {
-                return Err(CollectError::NonFiniteNetwork);
+            _ => action,
+        })
+    }
+
+    /// Records the step the environment took with [`SegmentWriter::act`]'s
+    /// action; `on_episode` sees the episode if it ended.
+    ///
+    /// # Errors
+    /// [`CollectError::NonFiniteEnv`] for a NaN or infinite observation or
+    /// reward; [`CollectError::LengthMismatch`] when no action is pending.
+    pub fn observe(
+        &mut self,
+        step: &Step<O>,
+        on_episode: &mut dyn FnMut(Episode),
+    ) -> Result<(), CollectError> {
+        let Some((action, v)) = self.pending.take() else {
+            return self.fail(CollectError::LengthMismatch);
+        };
+        if !(step.obs.iter().all(|x| x.is_finite()) && step.reward.is_finite()) {
+            return self.fail(CollectError::NonFiniteEnv);
+        }
+        let cfg = self.with.cfg;
+        let keep = !self.is_full();
+        let slot = &mut *self.slot;
+        slot.ep_return += step.reward;
+        slot.ep_len += 1;
+        let done = step.terminated || step.truncated;
+        if cfg.reward_norm != RewardNorm::Off {
+            slot.disc_return = slot.disc_return * cfg.gamma + step.reward;
+            if keep {
+                self.seen.ret.stats.update(&[slot.disc_return]);
             }
-            let action = dist::sample(policy.kind, &mean, &policy.log_std, rng);
-            let env_action = match (space, policy.kind) {
-                (ActionSpace::Continuous { low, high }, PolicyKind::Gaussian) => {
-                    core::array::from_fn(|k| action[k].clamp(low[k], high[k]))
-                }
-                _ => action,
-            };
-            let step = env.step(&env_action);
-            if !(step.obs.iter().all(|x| x.is_finite()) && step.reward.is_finite()) {
-                return Err(CollectError::NonFiniteEnv);
-            }
-            slot.ep_return += step.reward;
-            slot.ep_len += 1;
-            let done = step.terminated || step.truncated;
-            if cfg.reward_norm != RewardNorm::Off {
-                slot.disc_return = slot.disc_return * cfg.gamma + step.reward;
-                seen.ret.stats.update(&[slot.disc_return]);
-            }
+        }
+        if keep {
             let reward = match cfg.reward_norm {
-                RewardNorm::RewardScale => ret.apply(step.reward),
+                RewardNorm::RewardScale => self.with.ret.apply(step.reward),
                 _ => step.reward,
             };
-            seen.obs.update(&step.obs);
-            out[i] = Transition {
+            self.seen.obs.update(&step.obs);
+            let i = self.len;
+            self.out[i] = Transition {
                 obs: slot.obs,
                 action,
                 value: v,
                 ..Transition::ZERO
             };
-            gae_buf[i] = GaeStep {
+            self.gae[i] = GaeStep {
                 reward,
-                value: v * sigma,
+                value: v * self.sigma,
                 next_value: 0.0,
                 terminated: step.terminated,
                 done,
             };
             // Bootstrap values: a truncated episode, or the segment's last step.
-            if (step.truncated && !step.terminated) || (i + 1 == n && !done) {
-                gae_buf[i].next_value = value.predict(&norm.apply(&step.obs))[0] * sigma;
+            if (step.truncated && !step.terminated) || (i + 1 == self.out.len() && !done) {
+                let w = &self.with;
+                self.gae[i].next_value = w.value.predict(&w.norm.apply(&step.obs))[0] * self.sigma;
             }
-            if done {
-                on_episode(Episode {
-                    ret: slot.ep_return,
-                    len: slot.ep_len,
-                });
-                slot.needs_reset = true;
-            } else {
-                slot.obs = step.obs;
-            }
+            self.len += 1;
         }
-        for i in 0..n.saturating_sub(1) {
-            if !gae_buf[i].done {
-                gae_buf[i].next_value = gae_buf[i + 1].value;
-            }
+        if done {
+            on_episode(Episode {
+                ret: slot.ep_return,
+                len: slot.ep_len,
+            });
+            slot.needs_reset = true;
+        } else {
+            slot.obs = step.obs;
         }
-        gae_with(gae_buf, cfg.gamma, cfg.lambda, |i, adv, target| {
-            out[i].advantage = adv;
-            out[i].ret = target / sigma;
-        })
-        .map_err(|_| CollectError::NonFiniteNetwork)
-    };
-    let result = run();
-    if result.is_err() {
-        slot.needs_reset = true;
+        Ok(())
     }
-    result
+
+    /// Computes the segment's advantages and returns (GAE).
+    ///
+    /// # Errors
+    /// [`CollectError::LengthMismatch`] when the segment is not full;
+    /// [`CollectError::NonFiniteNetwork`] when GAE overflows.
+    pub fn finish(mut self) -> Result<(), CollectError> {
+        if !self.is_full() {
+            return self.fail(CollectError::LengthMismatch);
+        }
+        let n = self.out.len();
+        for i in 0..n.saturating_sub(1) {
+            if !self.gae[i].done {
+                self.gae[i].next_value = self.gae[i + 1].value;
+            }
+        }
+        let (out, sigma) = (&mut *self.out, self.sigma);
+        let r = gae_with(
+            self.gae,
+            self.with.cfg.gamma,
+            self.with.cfg.lambda,
+            |i, adv, target| {
+                out[i].advantage = adv;
+                out[i].ret = target / sigma;
+            },
+        );
+        match r {
+            Ok(()) => Ok(()),
+            Err(_) => self.fail(CollectError::NonFiniteNetwork),
+        }
+    }
 }
 
 /// Runs one episode with the deterministic policy (through `actor`) and
