@@ -35,7 +35,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod lockstep;
 mod save;
+
+pub use lockstep::{VecEnv, VecStep};
 
 use crate::backend::RayonBackend;
 use crate::checkpoint::CheckpointData;
@@ -123,6 +126,8 @@ pub struct Learner<E, const O: usize, const H: usize, const A: usize> {
     done: Counters,
     /// Step environments and run evaluations on the calling thread.
     serial: bool,
+    /// Collect from these environments stepped together instead.
+    lockstep: Option<lockstep::Lockstep<O, A>>,
 }
 
 impl<E, const O: usize, const H: usize, const A: usize> Learner<E, O, H, A>
@@ -195,6 +200,7 @@ where
             gae: vec![GaeStep::default(); n],
             done: Counters::default(),
             serial: false,
+            lockstep: None,
             cfg,
         })
     }
@@ -206,6 +212,48 @@ where
     /// run produces is the same either way.
     pub fn set_serial_collection(&mut self, serial: bool) {
         self.serial = serial;
+    }
+
+    /// Collects from `envs`, environments stepped together (a vector
+    /// environment), instead of from environments made by `make_env`,
+    /// which then only serve evaluations. Collection runs on the calling
+    /// thread; see [`VecEnv`] for how episodes' ends are handled.
+    ///
+    /// # Errors
+    /// [`HostError::BadConfig`] when `envs` has another number of
+    /// environments than `num_envs`, or another action space than the
+    /// learner's.
+    pub fn set_vec_env(&mut self, envs: Box<dyn VecEnv<O, A>>) -> Result<()> {
+        if envs.num_envs() != self.cfg.num_envs {
+            return Err(HostError::bad(
+                "num_envs",
+                format!(
+                    "is {} but the vector environment has {} environments",
+                    self.cfg.num_envs,
+                    envs.num_envs()
+                ),
+            ));
+        }
+        let same_space = match envs.action_space() {
+            ActionSpace::Continuous { low, high } => {
+                self.core.trainer.policy.kind == PolicyKind::Gaussian
+                    && low == self.low
+                    && high == self.high
+            }
+            ActionSpace::Discrete => self.core.trainer.policy.kind == PolicyKind::Categorical,
+        };
+        if !same_space {
+            return Err(HostError::bad(
+                "env",
+                "the vector environment's action space differs from its environments'",
+            ));
+        }
+        self.lockstep = Some(lockstep::Lockstep {
+            envs,
+            started: false,
+        });
+        self.serial = true;
+        Ok(())
     }
 
     /// Trains until `total_steps` environment steps in all (so a further
@@ -313,6 +361,7 @@ where
             update_rng,
             backend,
             done,
+            lockstep,
             ..
         } = self;
         let mut collect_s = 0.0;
@@ -340,7 +389,9 @@ where
                 Ok(())
             };
             let chunk = per_worker * steps;
-            if serial {
+            if let Some(l) = lockstep {
+                l.collect(b, envs, batch, gae, steps)?;
+            } else if serial {
                 envs.chunks_mut(per_worker)
                     .zip(batch.chunks_mut(chunk))
                     .zip(gae.chunks_mut(chunk))
