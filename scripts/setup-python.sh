@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Creates the Python venv for fixpo-py (maturin 1.16.0, gymnasium 1.4.0,
-# numpy, pytest; no torch) and builds the `fixpo` package into it with
-# `maturin develop --release`.
+# Creates the Python venv for fixpo-py (maturin 1.16.0, gymnasium 1.4.0
+# with its MuJoCo extra on mujoco 3.17.0, numpy, pytest; no torch) and
+# builds the `fixpo` package into it with `maturin develop --release`.
 #
 #   scripts/setup-python.sh            # venv + build; prints the venv's python
 #   FIXPO_PY_SKIP_BUILD=1 scripts/setup-python.sh   # venv only
@@ -16,6 +16,7 @@ set -euo pipefail
 
 MATURIN_VERSION=1.16.0
 GYMNASIUM_VERSION=1.4.0
+MUJOCO_VERSION=3.17.0
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${FIXPO_PY_VENV:-$REPO/.cache/python/venv}"
@@ -25,12 +26,13 @@ VPY="$VENV/bin/python"
 log() { echo "setup-python: $*" >&2; }
 
 versions_ok() {
-  [[ -x "$VPY" ]] && "$VPY" - "$MATURIN_VERSION" "$GYMNASIUM_VERSION" <<'PY' >/dev/null 2>&1
+  [[ -x "$VPY" ]] && "$VPY" - "$MATURIN_VERSION" "$GYMNASIUM_VERSION" "$MUJOCO_VERSION" <<'PY' >/dev/null 2>&1
 import sys
 from importlib.metadata import version
 assert version("maturin") == sys.argv[1], version("maturin")
 assert version("gymnasium") == sys.argv[2], version("gymnasium")
-import numpy, gymnasium, pytest  # noqa: F401  (imports must work too)
+assert version("mujoco") == sys.argv[3], version("mujoco")
+import numpy, gymnasium, pytest, mujoco  # noqa: F401  (imports must work too)
 PY
 }
 
@@ -44,9 +46,10 @@ else
     mkdir -p "$(dirname "$VENV")"
     "$BASE_PY" -m venv "$VENV"
   fi
-  log "installing maturin==$MATURIN_VERSION gymnasium==$GYMNASIUM_VERSION numpy pytest"
+  log "installing maturin==$MATURIN_VERSION gymnasium[mujoco]==$GYMNASIUM_VERSION mujoco==$MUJOCO_VERSION numpy pytest"
   "$VPY" -m pip install --quiet --disable-pip-version-check \
-    "maturin==$MATURIN_VERSION" "gymnasium==$GYMNASIUM_VERSION" numpy pytest >&2
+    "maturin==$MATURIN_VERSION" "gymnasium[mujoco]==$GYMNASIUM_VERSION" \
+    "mujoco==$MUJOCO_VERSION" numpy pytest >&2
   versions_ok || { log "venv check failed after install"; exit 1; }
   log "venv ready: $VENV"
 fi

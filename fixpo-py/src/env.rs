@@ -74,46 +74,58 @@ pub struct EnvSpec {
 }
 
 /// One Gymnasium environment with `O` (padded) observations and `A`
-/// actions.
+/// actions, made from the spec's factory when it is first reset.
 pub struct PyEnv<const O: usize, const A: usize> {
     env: Option<Py<PyAny>>,
     spec: Arc<EnvSpec>,
 }
 
+/// The observation `obs` as `O` values: checked against the space's size
+/// `dim`, zero-padded.
+pub fn read_obs<const O: usize>(obs: &Bound<'_, PyAny>, dim: usize) -> PyResult<[f32; O]> {
+    let arr: PyArrayLikeDyn<'_, f32, AllowTypeChange> = obs.extract()?;
+    let view = arr.as_array();
+    if view.len() != dim {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "the environment returned an observation of {} values; its observation space has {dim}",
+            view.len(),
+        )));
+    }
+    let mut out = [0.0; O];
+    for (o, x) in out.iter_mut().zip(view.iter()) {
+        *o = *x;
+    }
+    Ok(out)
+}
+
 impl<const O: usize, const A: usize> PyEnv<O, A> {
-    /// A new environment from the spec's factory (takes the GIL). A
-    /// failure is kept in the error slot; the environment then only
-    /// reports failed steps.
+    /// An environment of `spec`, not made yet (learners make a template
+    /// and environments they may never step: a vector environment
+    /// collects instead).
     pub fn new(spec: &Arc<EnvSpec>) -> Self {
-        let env = Python::attach(|py| match spec.factory.call0(py) {
-            Ok(e) => Some(e),
-            Err(e) => {
-                keep(&spec.error, e);
-                None
-            }
-        });
         Self {
-            env,
+            env: None,
             spec: Arc::clone(spec),
         }
     }
 
-    /// The observation `obs`, checked against the space's size, padded.
+    /// The environment, made now if it was not (takes the GIL). A failure
+    /// is kept in the error slot.
+    fn made(&mut self) -> Option<&Py<PyAny>> {
+        if self.env.is_none() && !failed(&self.spec.error) {
+            self.env = Python::attach(|py| match self.spec.factory.call0(py) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    keep(&self.spec.error, e);
+                    None
+                }
+            });
+        }
+        self.env.as_ref()
+    }
+
     fn read_obs(&self, obs: &Bound<'_, PyAny>) -> PyResult<[f32; O]> {
-        let arr: PyArrayLikeDyn<'_, f32, AllowTypeChange> = obs.extract()?;
-        let view = arr.as_array();
-        if view.len() != self.spec.obs_dim {
-            return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                "the environment returned an observation of {} values; its observation space has {}",
-                view.len(),
-                self.spec.obs_dim
-            )));
-        }
-        let mut out = [0.0; O];
-        for (o, x) in out.iter_mut().zip(view.iter()) {
-            *o = *x;
-        }
-        Ok(out)
+        read_obs(obs, self.spec.obs_dim)
     }
 
     fn failed_step() -> Step<O> {
@@ -179,6 +191,7 @@ impl<const O: usize, const A: usize> Env<O, A> for PyEnv<O, A> {
     /// every episode's start.
     fn reset<R: RngCore + ?Sized>(&mut self, rng: &mut R) -> [f32; O] {
         let seed = rng.next_u32();
+        self.made();
         match &self.env {
             Some(env) if !failed(&self.spec.error) => {
                 self.try_reset(env, seed).unwrap_or_else(|e| {

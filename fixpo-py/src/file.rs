@@ -8,71 +8,64 @@
 //! first-layer weights only ever add ±0 to the hidden pre-activations.
 //! [`strip`] drops those inputs' statistics and weight rows.
 //!
-//! [`load`] reads a file of any size this build has compiled (`R` up to
-//! the largest padded size, the hidden widths and action sizes of the
-//! menu) into a [`Loaded`] policy.
+//! [`load`] reads a file of any size the menu holds and pads it back up
+//! (the inverse of [`strip`]) into a [`Loaded`] policy.
 
-use crate::model::{ACT_SIZES, HIDDEN_SIZES, OBS_SIZES};
+use crate::model::{AtSize, at_size, group, menu_text, padded_obs};
 use fixpo_core::actor::Actor;
 use fixpo_core::dist::PolicyKind;
 use fixpo_core::mlp::Mlp;
 use fixpo_core::norm::RunningMeanStd;
+use fixpo_core::params::Params;
 use fixpo_core::policy::Policy;
 use fixpo_core::rng::Pcg32;
 use std::path::Path;
 
-/// The largest real observation size the dispatch below covers.
-const MAX_REAL: usize = 8;
-const _: () = {
-    let mut i = 0;
-    while i < OBS_SIZES.len() {
-        assert!(
-            OBS_SIZES[i] <= MAX_REAL,
-            "extend real_dispatch! to the largest OBS_SIZES entry"
-        );
-        i += 1;
-    }
-};
+/// The real observation sizes a padded size `O` serves (those padded up
+/// to it): the policy file is written at one of them.
+pub struct Sizes;
 
-/// Calls `$f::<.., R>` for the runtime `$r` in `1..=MAX_REAL`.
-macro_rules! real_dispatch {
-    ($r:expr, $none:expr, |$R:ident| $body:expr) => {
-        match $r {
-            1 => {
-                const $R: usize = 1;
-                $body
+/// Writes the file of an actor padded to `O` at a real size it serves.
+pub trait RealSizes<const O: usize> {
+    /// [`strip`] to `real`, then encode.
+    ///
+    /// # Errors
+    /// As [`strip`]; a `real` that is not padded up to `O`.
+    fn encode_real<const H: usize, const A: usize>(
+        a: &Actor<O, H, A>,
+        real: usize,
+    ) -> Result<Vec<u8>, String>;
+}
+
+/// Implements [`RealSizes`] for each padded size with the real sizes it
+/// serves (kept in step with the menu's observation sizes by a test).
+macro_rules! real_sizes {
+    ($( $o:literal: [$($r:literal),*]; )*) => {
+        $(
+            impl RealSizes<$o> for Sizes {
+                fn encode_real<const H: usize, const A: usize>(
+                    a: &Actor<$o, H, A>,
+                    real: usize,
+                ) -> Result<Vec<u8>, String> {
+                    let path = Path::new("<policy>");
+                    match real {
+                        $( $r => fixpo_host::policy::encode(&strip::<$o, H, A, $r>(a)?, path)
+                            .map_err(|e| e.to_string()), )*
+                        _ => Err(format!("observation size {real} is not padded to {}", $o)),
+                    }
+                }
             }
-            2 => {
-                const $R: usize = 2;
-                $body
-            }
-            3 => {
-                const $R: usize = 3;
-                $body
-            }
-            4 => {
-                const $R: usize = 4;
-                $body
-            }
-            5 => {
-                const $R: usize = 5;
-                $body
-            }
-            6 => {
-                const $R: usize = 6;
-                $body
-            }
-            7 => {
-                const $R: usize = 7;
-                $body
-            }
-            8 => {
-                const $R: usize = 8;
-                $body
-            }
-            _ => $none,
-        }
+        )*
+        /// Every real size each padded size serves.
+        const SERVES: &[(usize, &[usize])] = &[$( ($o, &[$($r),*]), )*];
     };
+}
+
+real_sizes! {
+    4: [1, 2, 3, 4];
+    8: [5, 6, 7, 8];
+    16: [9, 10, 11, 12, 13, 14, 15, 16];
+    32: [17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32];
 }
 
 /// The actor on the first `R` inputs of `a`: the padded inputs' statistics
@@ -125,13 +118,11 @@ pub fn strip<const O: usize, const H: usize, const A: usize, const R: usize>(
 pub fn encode_real<const O: usize, const H: usize, const A: usize>(
     a: &Actor<O, H, A>,
     real: usize,
-) -> Result<Vec<u8>, String> {
-    let path = Path::new("<policy>");
-    real_dispatch!(
-        real,
-        Err(format!("observation size {real} is not supported")),
-        |R| fixpo_host::policy::encode(&strip::<O, H, A, R>(a)?, path).map_err(|e| e.to_string())
-    )
+) -> Result<Vec<u8>, String>
+where
+    Sizes: RealSizes<O>,
+{
+    <Sizes as RealSizes<O>>::encode_real(a, real)
 }
 
 /// The action of `a` for `obs` (its first `O` values; missing ones are 0):
@@ -183,48 +174,144 @@ impl<const O: usize, const H: usize, const A: usize> Loaded for Actor<O, H, A> {
     }
 }
 
-fn decode<const R: usize, const H: usize, const A: usize>(
-    bytes: &[u8],
-) -> Result<Box<dyn Loaded>, String> {
-    Ok(Box::new(
-        fixpo_core::file::decode::<R, H, A>(bytes).map_err(|e| e.to_string())?,
-    ))
+/// A file's actor, zero-padded to a compiled size `O` from its real size
+/// (exactly the file's policy: the inverse of [`strip`]).
+struct Padded<const O: usize, const H: usize, const A: usize> {
+    actor: Actor<O, H, A>,
+    real: usize,
 }
 
-/// Declares [`load_sized`] over the menu's hidden widths and action sizes
-/// (kept equal to [`HIDDEN_SIZES`] and [`ACT_SIZES`], checked in [`load`]).
-macro_rules! load_menu {
-    (hidden: [$($h:literal),*]; act: $acts:tt) => {
-        fn load_sized(bytes: &[u8], r: usize, h: usize, a: usize) -> Option<Result<Box<dyn Loaded>, String>> {
-            match h {
-                $( $h => load_menu!(@act bytes, r, $h, a, $acts), )*
-                _ => None,
-            }
-        }
-    };
-    (@act $bytes:ident, $r:ident, $h:literal, $a:ident, [$($act:literal),*]) => {
-        match $a {
-            $( $act => real_dispatch!($r, None, |R| Some(decode::<R, $h, $act>($bytes))), )*
-            _ => None,
-        }
-    };
+impl<const O: usize, const H: usize, const A: usize> Loaded for Padded<O, H, A> {
+    fn act(&self, obs: &[f32], deterministic: bool, rng: &mut Pcg32) -> Vec<f32> {
+        act(
+            &self.actor,
+            &obs[..obs.len().min(self.real)],
+            deterministic,
+            rng,
+        )
+    }
+    fn obs_size(&self) -> usize {
+        self.real
+    }
+    fn act_size(&self) -> usize {
+        A
+    }
+    fn kind(&self) -> PolicyKind {
+        self.actor.policy.kind
+    }
 }
 
-load_menu!(hidden: [32, 64]; act: [1, 2]);
+/// Reads a checked file's values at its own sizes and pads its
+/// observation inputs (statistics 0, first-layer weights 0) up to `O`.
+struct Load<'b>(&'b [u8]);
+
+impl AtSize for Load<'_> {
+    type Out = Result<Box<dyn Loaded>, String>;
+    fn at<const O: usize, const H: usize, const A: usize>(self) -> Self::Out
+    where
+        Sizes: RealSizes<O>,
+    {
+        let bad = |e: fixpo_core::file::FileError| format!("not a valid policy file: {e}");
+        let h = fixpo_core::file::read_header(self.0).map_err(bad)?;
+        let (real, act) = (usize::from(h.obs), usize::from(h.act));
+        if real > O || usize::from(h.hid) != H || act != A {
+            return Err(format!(
+                "internal: a {real}/{}/{act} file loaded at {O}/{H}/{A}",
+                h.hid
+            ));
+        }
+        let mut actor = Actor {
+            policy: Policy::<O, H, A>::zero(h.kind),
+            obs_norm: RunningMeanStd::<O>::NEW,
+            obs_clip: h.obs_clip,
+            action_low: [0.0; A],
+            action_high: [0.0; A],
+        };
+        actor.obs_norm.mean = [0.0; O];
+        actor.obs_norm.var = [0.0; O];
+        actor.obs_norm.count = h.obs_count;
+        let mut params = vec![0.0; h.param_count as usize];
+        fixpo_core::file::read_dyn(
+            self.0,
+            &mut actor.obs_norm.mean[..real],
+            &mut actor.obs_norm.var[..real],
+            &mut actor.action_low,
+            &mut actor.action_high,
+            &mut params,
+        )
+        .map_err(bad)?;
+        // Params order: the first layer's weights input by input (`real`
+        // rows of `H`), then every other slice as the file has it.
+        let mut rest = params.as_slice();
+        for k in 0..Policy::<O, H, A>::SLICES {
+            let dst = actor.policy.slice_mut(k);
+            let n = if k == 0 { real * H } else { dst.len() };
+            let (src, tail) = rest
+                .split_at_checked(n)
+                .ok_or_else(|| "internal: parameter count".to_string())?;
+            dst[..n].copy_from_slice(src);
+            rest = tail;
+        }
+        Ok(Box::new(Padded { actor, real }))
+    }
+}
 
 /// Reads a policy file written by `save()` (or `fixpo train`).
 ///
 /// # Errors
 /// A malformed file, or sizes this build has not compiled.
 pub fn load(bytes: &[u8]) -> Result<Box<dyn Loaded>, String> {
-    debug_assert_eq!(HIDDEN_SIZES, &[32, 64]);
-    debug_assert_eq!(ACT_SIZES, &[1, 2]);
     let h = fixpo_core::file::read_header(bytes)
         .map_err(|e| format!("not a valid policy file: {e}"))?;
     let (r, hid, a) = (usize::from(h.obs), usize::from(h.hid), usize::from(h.act));
-    load_sized(bytes, r, hid, a).unwrap_or_else(|| {
-        Err(format!(
-            "the file's sizes (observations {r}, hidden {hid}, actions {a}) are not compiled in this build (observations 1..={MAX_REAL}, hidden {HIDDEN_SIZES:?}, actions {ACT_SIZES:?})"
-        ))
-    })
+    let fits = group(hid).is_some_and(|g| g.act.contains(&a));
+    padded_obs(r, hid)
+        .filter(|_| fits)
+        .and_then(|o| at_size(o, hid, a, Load(bytes)))
+        .unwrap_or_else(|| {
+            Err(format!(
+                "the file's sizes (observations {r}, hidden {hid}, actions {a}) are not compiled in this build ({})",
+                menu_text()
+            ))
+        })
 }
+
+/// Whether `SERVES` lists `real` under the padded size `o`.
+const fn serves(o: usize, real: usize) -> bool {
+    let mut i = 0;
+    while i < SERVES.len() {
+        if SERVES[i].0 == o {
+            let rs = SERVES[i].1;
+            let mut j = 0;
+            while j < rs.len() {
+                if rs[j] == real {
+                    return true;
+                }
+                j += 1;
+            }
+        }
+        i += 1;
+    }
+    false
+}
+
+// Every real size of every menu group is served by the padded size the
+// menu pads it to (the smallest that holds it).
+const _: () = {
+    let menu = crate::model::MENU;
+    let mut g = 0;
+    while g < menu.len() {
+        let obs = menu[g].obs;
+        let (mut k, mut below) = (0, 0);
+        while k < obs.len() {
+            let mut real = below + 1;
+            while real <= obs[k] {
+                assert!(serves(obs[k], real), "extend real_sizes! to the menu");
+                real += 1;
+            }
+            below = obs[k];
+            k += 1;
+        }
+        g += 1;
+    }
+};

@@ -19,6 +19,7 @@
 mod env;
 mod file;
 mod model;
+mod vec;
 
 use env::{EnvSpec, ErrorSlot, Space};
 use fixpo_core::dist::PolicyKind;
@@ -35,6 +36,8 @@ use std::sync::{Arc, Mutex};
 
 /// Random stream of stochastic `predict` calls.
 const STREAM_PREDICT: u64 = 7;
+/// Random stream of a vector environment's first reset seed.
+const STREAM_VEC_RESET: u64 = 8;
 
 /// A host error as a Python exception: an unknown configuration key is a
 /// `TypeError` (as an unexpected keyword argument is), a bad value a
@@ -87,14 +90,33 @@ struct PyObserver {
     callback: Option<Py<PyAny>>,
     /// The callback returned `False`.
     stopped: bool,
+    /// The `fixpo train` progress bar on stderr (quiet unless asked for).
+    progress: fixpo_host::progress::Progress,
 }
 
 impl Observer for PyObserver {
+    fn on_start(&mut self, c: &RunConfig, iter: u64, steps: u64) -> fixpo_host::Result<()> {
+        self.progress.on_start(c, iter, steps)
+    }
+
+    fn on_end(
+        &mut self,
+        s: &fixpo_host::TrainSummary,
+        run: &dyn RunState,
+    ) -> fixpo_host::Result<()> {
+        self.progress.on_end(s, run)
+    }
+
+    fn on_message(&mut self, msg: &str) {
+        self.progress.on_message(msg);
+    }
+
     fn on_iteration(
         &mut self,
         m: &fixpo_host::metrics::IterMetrics,
-        _run: &dyn RunState,
+        run: &dyn RunState,
     ) -> fixpo_host::Result<()> {
+        self.progress.on_iteration(m, run)?;
         let stop = Python::attach(|py| -> PyResult<bool> {
             py.check_signals()?;
             let Some(cb) = &self.callback else {
@@ -116,8 +138,8 @@ impl Observer for PyObserver {
     }
 }
 
-/// What the environment argument says: how to make environments, and the
-/// id a preset is looked up by.
+/// What the environment argument says: how to make (single)
+/// environments, and the id a preset is looked up by.
 fn factory<'py>(
     py: Python<'py>,
     env: &Bound<'py, PyAny>,
@@ -129,10 +151,20 @@ fn factory<'py>(
         let id: String = env.extract()?;
         return Ok((partial.call1((make, id.as_str()))?, Some(id)));
     }
-    if env.is_instance(&gym.getattr("vector")?.getattr("VectorEnv")?)? {
-        return Err(PyTypeError::new_err(
-            "vector environments are not supported yet: pass an env id, an env or a factory",
-        ));
+    if is_vector(py, env)? {
+        // Evaluation episodes run on a single copy, made as the vector
+        // environment makes its own.
+        let fns = env.getattr("env_fns").map_err(|_| {
+            PyTypeError::new_err(
+                "this vector environment has no env_fns, so fixpo cannot make a single copy to evaluate on: use gymnasium.vector.SyncVectorEnv, AsyncVectorEnv or gymnasium.make_vec",
+            )
+        })?;
+        let id = env
+            .getattr("spec")
+            .ok()
+            .filter(|s| !s.is_none())
+            .and_then(|s| s.getattr("id").ok()?.extract::<String>().ok());
+        return Ok((fns.get_item(0)?, id));
     }
     if env.is_instance(&gym.getattr("Env")?)? {
         let spec = env.getattr("spec")?;
@@ -153,6 +185,12 @@ fn factory<'py>(
     )))
 }
 
+/// `env` is a `gymnasium.vector.VectorEnv`.
+fn is_vector(py: Python<'_>, env: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let gym = py.import("gymnasium")?;
+    env.is_instance(&gym.getattr("vector")?.getattr("VectorEnv")?)
+}
+
 /// The observation size and action space of `probe`, checked against what
 /// the bridge supports.
 fn spaces(py: Python<'_>, probe: &Bound<'_, PyAny>) -> PyResult<(usize, Space, usize)> {
@@ -161,9 +199,9 @@ fn spaces(py: Python<'_>, probe: &Bound<'_, PyAny>) -> PyResult<(usize, Space, u
     let act_space = probe.getattr("action_space")?;
     if !obs_space.is_instance(&spaces.getattr("Box")?)? {
         return Err(PyTypeError::new_err(format!(
-            "unsupported observation space {}: fixpo supports Box observation spaces (flat vectors of at most {} values)",
+            "unsupported observation space {}: fixpo supports Box observation spaces (flat vectors; {})",
             obs_space.repr()?,
-            model::OBS_SIZES.iter().max().copied().unwrap_or(0)
+            model::menu_text()
         )));
     }
     let obs_shape: Vec<usize> = obs_space.getattr("shape")?.extract()?;
@@ -265,6 +303,19 @@ impl FixPO {
         config: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let (make, id) = factory(py, env)?;
+        let vector = if is_vector(py, env)? {
+            let n: usize = env.getattr("num_envs")?.extract()?;
+            if n_envs.is_some_and(|k| k != n) {
+                return Err(PyValueError::new_err(format!(
+                    "n_envs={} but the vector environment has {n} environments (leave n_envs out)",
+                    n_envs.unwrap_or(0)
+                )));
+            }
+            Some((env.clone().unbind(), n, vec::Autoreset::of(env)?))
+        } else {
+            None
+        };
+        let n_envs = vector.as_ref().map(|v| v.1).or(n_envs);
         let probe = make.call0()?;
         let (obs_dim, space, act_dim) = spaces(py, &probe)?;
         let act_shape = probe.getattr("action_space")?.getattr("shape")?.unbind();
@@ -312,35 +363,43 @@ impl FixPO {
             space,
             error: Arc::clone(&error),
         });
-        let max_obs = model::OBS_SIZES.iter().max().copied().unwrap_or(0);
+        let hidden = cfg.hidden;
         let model = match model::new_model(obs_dim, act_dim, &spec, cfg) {
             Ok(m) => m.map_err(|e| env::take(&error).unwrap_or_else(|| py_err(e)))?,
             Err(NoFit::Obs) => {
                 return Err(PyValueError::new_err(format!(
-                    "the observation space has {obs_dim} values; this build of fixpo supports at most {max_obs} (compiled sizes: {:?})",
-                    model::OBS_SIZES
+                    "the observation space has {obs_dim} values, more than this build of fixpo compiles for hidden={hidden} (compiled: {})",
+                    model::menu_text()
                 )));
             }
             Err(NoFit::Act) => {
                 return Err(PyValueError::new_err(format!(
-                    "the action space has {act_dim} {}; this build of fixpo supports {:?}",
+                    "the action space has {act_dim} {}, which this build of fixpo does not compile for hidden={hidden} (compiled: {})",
                     if discrete.is_some() {
                         "choices"
                     } else {
                         "dimensions"
                     },
-                    model::ACT_SIZES
+                    model::menu_text()
                 )));
             }
             Err(NoFit::Hidden) => {
                 return Err(PyValueError::new_err(format!(
-                    "hidden: this build of fixpo supports hidden widths {:?}",
-                    model::HIDDEN_SIZES
+                    "hidden={hidden} is not compiled in this build of fixpo (compiled: {})",
+                    model::menu_text()
                 )));
             }
         };
         if let Some(e) = env::take(&error) {
             return Err(e);
+        }
+        let mut model = model;
+        if let Some((venv, n, mode)) = vector {
+            use rand_core::RngCore;
+            let first_seed = Pcg32::new(seed, STREAM_VEC_RESET).next_u32();
+            model
+                .set_vec_env(venv, &spec, n, mode, first_seed)
+                .map_err(py_err)?;
         }
         Ok(Self {
             model: Mutex::new(model),
@@ -363,6 +422,8 @@ impl FixPO {
     /// line: `iter`, `env_steps`, `return_mean`, `max_kl`, `eps_kl`,
     /// `beta`, ...);
     /// returning `False` stops training after it (no exception).
+    /// `progress_bar` shows `fixpo train`'s progress on stderr (a bar on a
+    /// terminal, a line now and then otherwise).
     /// `out_dir` (default: the constructor's) is the run directory the
     /// metrics, checkpoints and policy file are written to; a later
     /// `learn` into the same directory continues its `metrics.jsonl`.
@@ -370,11 +431,12 @@ impl FixPO {
     /// Ctrl-C stops after the current update with `KeyboardInterrupt`
     /// (the policy is the last update's); an exception raised by the
     /// environment or the callback stops the run and propagates.
-    #[pyo3(signature = (total_timesteps, callback=None, out_dir=None))]
+    #[pyo3(signature = (total_timesteps, callback=None, progress_bar=true, out_dir=None))]
     fn learn<'py>(
         slf: &Bound<'py, Self>,
         total_timesteps: u64,
         callback: Option<Py<PyAny>>,
+        progress_bar: bool,
         out_dir: Option<PathBuf>,
     ) -> PyResult<Bound<'py, Self>> {
         let py = slf.py();
@@ -388,6 +450,7 @@ impl FixPO {
             error: Arc::clone(&this.error),
             callback,
             stopped: false,
+            progress: fixpo_host::progress::Progress::new(!progress_bar),
         };
         let dir = out_dir.or_else(|| this.out_dir.clone());
         let real = this.obs_dim;
@@ -668,8 +731,13 @@ fn fixpo(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(config_keys, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-    m.add("OBS_SIZES", model::OBS_SIZES.to_vec())?;
-    m.add("ACT_SIZES", model::ACT_SIZES.to_vec())?;
-    m.add("HIDDEN_SIZES", model::HIDDEN_SIZES.to_vec())?;
+    let menu = PyDict::new(m.py());
+    for g in model::MENU {
+        let sizes = PyDict::new(m.py());
+        sizes.set_item("obs", g.obs.to_vec())?;
+        sizes.set_item("act", g.act.to_vec())?;
+        menu.set_item(g.hidden, sizes)?;
+    }
+    m.add("MENU", menu)?;
     Ok(())
 }

@@ -1,11 +1,11 @@
 //! The menu of compiled sizes and one type-erased learner over it.
 //!
 //! Sizes are const generics in fixpo, so the Python package ships a menu:
-//! observations are zero-padded up to the next [`OBS_SIZES`] entry (exact:
-//! observation normalisation maps a constant 0 to 0, so a padded input
-//! never moves the policy), action dimensions and hidden widths must be
-//! in [`ACT_SIZES`] and [`HIDDEN_SIZES`] exactly. Each entry compiles the
-//! whole trainer once, so the menu is what keeps build times in check.
+//! per hidden width ([`MENU`]), observations are zero-padded up to the
+//! next compiled size (exact: observation normalisation maps a constant 0
+//! to 0, so a padded input never moves the policy) and action sizes must
+//! be compiled exactly. Each entry compiles the whole trainer once, so the
+//! menu is what keeps build times in check.
 
 use crate::env::{EnvSpec, PyEnv};
 use fixpo_core::rng::Pcg32;
@@ -16,40 +16,96 @@ use fixpo_host::observe::UpdateRecord;
 use fixpo_host::{Learner, Observer, RunState, TrainSummary};
 use std::sync::Arc;
 
-/// Declares the menu once: the lists and the dispatch over them.
-macro_rules! menu {
-    (obs: [$($o:literal),*]; act: $acts:tt; hidden: $hids:tt) => {
-        /// Compiled observation sizes (an environment's observation is
-        /// zero-padded up to the first that holds it).
-        pub const OBS_SIZES: &[usize] = &[$($o),*];
-        /// Compiled action sizes (Box dimensions, or Discrete choices).
-        pub const ACT_SIZES: &[usize] = &$acts;
-        /// Compiled hidden-layer widths (the `hidden` setting).
-        pub const HIDDEN_SIZES: &[usize] = &$hids;
+/// One hidden width of the menu with the padded observation sizes and the
+/// action sizes compiled for it.
+#[derive(Debug)]
+pub struct MenuGroup {
+    /// Hidden-layer width (the `hidden` setting).
+    pub hidden: usize,
+    /// Padded observation sizes, ascending.
+    pub obs: &'static [usize],
+    /// Action sizes (Box dimensions, or Discrete choices).
+    pub act: &'static [usize],
+}
 
-        fn dispatch_obs(o: usize, a: usize, h: usize, spec: &Arc<EnvSpec>, cfg: RunConfig)
-            -> Option<fixpo_host::Result<Box<dyn Model>>> {
-            match o {
-                $( $o => menu!(@act $o, a, h, spec, cfg, $acts, $hids), )*
+/// Something done at one compiled size `(O, H, A)` of the menu.
+pub trait AtSize {
+    /// What it gives.
+    type Out;
+    /// Does it at `(O, H, A)`.
+    fn at<const O: usize, const H: usize, const A: usize>(self) -> Self::Out
+    where
+        crate::file::Sizes: crate::file::RealSizes<O>;
+}
+
+/// Declares the menu once: [`MENU`] and the dispatch over it.
+macro_rules! menu {
+    ($( hidden $h:literal: obs [$($o:literal),*], act [$($a:literal),*]; )*) => {
+        /// The compiled sizes: per hidden width, observations (an
+        /// environment's are zero-padded up to the first size that holds
+        /// them) and actions (exact).
+        pub const MENU: &[MenuGroup] = &[
+            $( MenuGroup { hidden: $h, obs: &[$($o),*], act: &[$($a),*] }, )*
+        ];
+
+        /// `f` at the compiled size `(o, h, a)`; `None` when it is not in
+        /// the menu.
+        pub fn at_size<F: AtSize>(o: usize, h: usize, a: usize, f: F) -> Option<F::Out> {
+            match h {
+                $( $h => menu!(@obs f, o, a, $h, [$($o),*], [$($a),*]), )*
                 _ => None,
             }
         }
     };
-    (@act $o:literal, $a:ident, $h:ident, $spec:ident, $cfg:ident, [$($act:literal),*], $hids:tt) => {
-        match $a {
-            $( $act => menu!(@hidden $o, $act, $h, $spec, $cfg, $hids), )*
+    (@obs $f:ident, $o:ident, $a:ident, $h:literal, [$($oo:literal),*], $acts:tt) => {
+        match $o {
+            $( $oo => menu!(@act $f, $a, $oo, $h, $acts), )*
             _ => None,
         }
     };
-    (@hidden $o:literal, $act:literal, $h:ident, $spec:ident, $cfg:ident, [$($hid:literal),*]) => {
-        match $h {
-            $( $hid => Some(build::<$o, $hid, $act>($spec, $cfg)), )*
+    (@act $f:ident, $a:ident, $o:literal, $h:literal, [$($aa:literal),*]) => {
+        match $a {
+            $( $aa => Some($f.at::<$o, $h, $aa>()), )*
             _ => None,
         }
     };
 }
 
-menu!(obs: [4, 8]; act: [1, 2]; hidden: [32, 64]);
+// Each entry compiles the whole trainer: the menu is what keeps build
+// times in check. Hidden 64 is the reference setting (and MuJoCo's
+// Hopper-v5: 11 observations padded to 16, 3 actions); 32 is the classic
+// control presets'.
+menu! {
+    hidden 64: obs [4, 8, 16, 32], act [1, 2, 3, 4, 6, 8];
+    hidden 32: obs [4, 8], act [1, 2, 3, 4];
+}
+
+/// The menu group of hidden width `h`.
+pub fn group(h: usize) -> Option<&'static MenuGroup> {
+    MENU.iter().find(|g| g.hidden == h)
+}
+
+/// The padded observation size for `obs_dim` observations at hidden width
+/// `h`: the smallest compiled one that holds them.
+pub fn padded_obs(obs_dim: usize, h: usize) -> Option<usize> {
+    group(h)?.obs.iter().copied().find(|&o| o >= obs_dim)
+}
+
+/// The menu in words, for error messages.
+pub fn menu_text() -> String {
+    MENU.iter()
+        .map(|g| {
+            format!(
+                "hidden {}: observations up to {} (padded to {:?}), actions {:?}",
+                g.hidden,
+                g.obs.last().copied().unwrap_or(0),
+                g.obs,
+                g.act
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
 
 /// A learner of any compiled size, as the Python class drives it.
 pub trait Model: Send {
@@ -75,9 +131,22 @@ pub trait Model: Send {
     fn config(&self) -> &RunConfig;
     /// The compiled (padded) observation size.
     fn obs_size(&self) -> usize;
+    /// Collects from the vector environment `env` (of `n` environments,
+    /// autoreset `mode`, first reset with `seed`) from now on.
+    fn set_vec_env(
+        &mut self,
+        env: pyo3::Py<pyo3::PyAny>,
+        spec: &Arc<EnvSpec>,
+        n: usize,
+        mode: crate::vec::Autoreset,
+        seed: u32,
+    ) -> fixpo_host::Result<()>;
 }
 
-impl<const O: usize, const H: usize, const A: usize> Model for Learner<PyEnv<O, A>, O, H, A> {
+impl<const O: usize, const H: usize, const A: usize> Model for Learner<PyEnv<O, A>, O, H, A>
+where
+    crate::file::Sizes: crate::file::RealSizes<O>,
+{
     fn learn(
         &mut self,
         steps: u64,
@@ -110,29 +179,54 @@ impl<const O: usize, const H: usize, const A: usize> Model for Learner<PyEnv<O, 
     fn obs_size(&self) -> usize {
         O
     }
-}
 
-fn build<const O: usize, const H: usize, const A: usize>(
-    spec: &Arc<EnvSpec>,
-    cfg: RunConfig,
-) -> fixpo_host::Result<Box<dyn Model>> {
-    let spec = Arc::clone(spec);
-    let mut l = Learner::<PyEnv<O, A>, O, H, A>::new(move || PyEnv::new(&spec), cfg)?;
-    // Python environments are stepped on the caller's thread (the GIL
-    // makes several threads slower, not faster); the update stays parallel.
-    l.set_serial_collection(true);
-    Ok(Box::new(l))
+    fn set_vec_env(
+        &mut self,
+        env: pyo3::Py<pyo3::PyAny>,
+        spec: &Arc<EnvSpec>,
+        n: usize,
+        mode: crate::vec::Autoreset,
+        seed: u32,
+    ) -> fixpo_host::Result<()> {
+        Learner::set_vec_env(
+            self,
+            Box::new(crate::vec::PyVecEnv::<O, A>::new(env, spec, n, mode, seed)),
+        )
+    }
 }
 
 /// Why no compiled size fits.
 #[derive(Debug)]
 pub enum NoFit {
-    /// More observation values than the largest compiled size.
+    /// More observation values than the hidden width's largest compiled
+    /// size.
     Obs,
-    /// An action size not in [`ACT_SIZES`].
+    /// An action size not compiled for the hidden width.
     Act,
-    /// A hidden width not in [`HIDDEN_SIZES`].
+    /// A hidden width not in the menu.
     Hidden,
+}
+
+/// Builds a learner at the size it is called with.
+struct Build<'a> {
+    spec: &'a Arc<EnvSpec>,
+    cfg: RunConfig,
+}
+
+impl AtSize for Build<'_> {
+    type Out = fixpo_host::Result<Box<dyn Model>>;
+    fn at<const O: usize, const H: usize, const A: usize>(self) -> Self::Out
+    where
+        crate::file::Sizes: crate::file::RealSizes<O>,
+    {
+        let spec = Arc::clone(self.spec);
+        let mut l = Learner::<PyEnv<O, A>, O, H, A>::new(move || PyEnv::new(&spec), self.cfg)?;
+        // Python environments are stepped on the caller's thread (the GIL
+        // makes several threads slower, not faster); the update stays
+        // parallel.
+        l.set_serial_collection(true);
+        Ok(Box::new(l))
+    }
 }
 
 /// A learner for `obs_dim` observations (padded), `act_dim` actions and
@@ -147,18 +241,13 @@ pub fn new_model(
     spec: &Arc<EnvSpec>,
     cfg: RunConfig,
 ) -> Result<fixpo_host::Result<Box<dyn Model>>, NoFit> {
-    let o = *OBS_SIZES
-        .iter()
-        .find(|&&o| o >= obs_dim)
-        .ok_or(NoFit::Obs)?;
-    if !ACT_SIZES.contains(&act_dim) {
+    let h = cfg.hidden;
+    let g = group(h).ok_or(NoFit::Hidden)?;
+    let o = padded_obs(obs_dim, h).ok_or(NoFit::Obs)?;
+    if !g.act.contains(&act_dim) {
         return Err(NoFit::Act);
     }
-    if !HIDDEN_SIZES.contains(&cfg.hidden) {
-        return Err(NoFit::Hidden);
-    }
-    let h = cfg.hidden;
-    dispatch_obs(o, act_dim, h, spec, cfg).ok_or(NoFit::Act)
+    at_size(o, h, act_dim, Build { spec, cfg }).ok_or(NoFit::Act)
 }
 
 /// Passes everything on to `inner`, except that the run's policy file is
@@ -175,7 +264,10 @@ struct StrippedRun<'r, const O: usize, const H: usize, const A: usize> {
     real: usize,
 }
 
-impl<const O: usize, const H: usize, const A: usize> RunState for StrippedRun<'_, O, H, A> {
+impl<const O: usize, const H: usize, const A: usize> RunState for StrippedRun<'_, O, H, A>
+where
+    crate::file::Sizes: crate::file::RealSizes<O>,
+{
     fn config(&self) -> &RunConfig {
         self.run.config()
     }
@@ -204,7 +296,10 @@ impl<const O: usize, const H: usize, const A: usize> RunState for StrippedRun<'_
     }
 }
 
-impl<const O: usize, const H: usize, const A: usize> Observer for Stripping<'_, O, H, A> {
+impl<const O: usize, const H: usize, const A: usize> Observer for Stripping<'_, O, H, A>
+where
+    crate::file::Sizes: crate::file::RealSizes<O>,
+{
     fn on_start(&mut self, c: &RunConfig, iter: u64, steps: u64) -> fixpo_host::Result<()> {
         self.inner.on_start(c, iter, steps)
     }

@@ -10,11 +10,15 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def fixpo_cli():
-    """Runs the `fixpo` CLI of this repository (cargo run), returning stdout."""
+    """Runs the `fixpo` CLI of this repository, returning stdout: the
+    binary at $FIXPO_BIN when set (scripts/test-all.sh passes the one it
+    built), else through `cargo run --release`."""
+    exe = os.environ.get("FIXPO_BIN")
+    base = [exe] if exe else ["cargo", "run", "--quiet", "--release", "-j1", "--bin", "fixpo", "--"]
 
     def run(*args):
-        cmd = ["cargo", "run", "--quiet", "--release", "-j1", "--bin", "fixpo", "--", *args]
-        out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=os.environ.copy())
+        out = subprocess.run([*base, *args], cwd=REPO, capture_output=True, text=True,
+                             env=os.environ.copy())
         assert out.returncode == 0, out.stderr
         return out.stdout
 
