@@ -2,7 +2,8 @@
 # Installs everything the tests need on a fresh machine (idempotent) and runs
 # every test: formatting, lints, the workspace tests (MuJoCo tasks included,
 # with the conformance tests against Gymnasium), the no_std build of
-# fixpo-core for Cortex-M4F, the firmware's host tests and its QEMU test.
+# fixpo-core for Cortex-M4F, the firmware's host tests and its QEMU test,
+# and the Python package's pytest suite (fixpo-py, built with maturin).
 #
 #   scripts/test-all.sh            # everything
 #   FIXPO_SKIP_SETUP=1 scripts/test-all.sh   # skip the installs
@@ -18,6 +19,8 @@ if [ "${FIXPO_SKIP_SETUP:-0}" != 1 ]; then
   scripts/setup-mujoco.sh
   step "setup: Python venv with gymnasium 1.4.0 + mujoco 3.17.0 for conformance tests"
   scripts/setup-venv.sh >/dev/null
+  step "setup: Python venv for fixpo-py (maturin 1.16, gymnasium[mujoco] 1.4.0, pytest)"
+  FIXPO_PY_SKIP_BUILD=1 scripts/setup-python.sh >/dev/null
 fi
 # shellcheck disable=SC1091
 source "${FIXPO_CACHE:-$root/.cache/mujoco}/env.sh"
@@ -30,7 +33,8 @@ step "cargo clippy (workspace, all targets, MuJoCo feature on) -D warnings"
 cargo clippy --workspace --all-targets --features fixpo-host/mujoco -- -D warnings
 
 step "cargo test (workspace, MuJoCo feature on)"
-cargo test --workspace --features fixpo-host/mujoco
+# fixpo-py's tests are Python (below); its cdylib is built by maturin there.
+cargo test --workspace --exclude fixpo-py --features fixpo-host/mujoco
 
 step "cargo test -p fixpo-host without the MuJoCo feature (its one-line 'needs --features mujoco' error)"
 cargo test -p fixpo-host
@@ -52,5 +56,11 @@ if [ -f "$fw_policy" ]; then
 else
   scripts/firmware.sh footprint
 fi
+
+step "fixpo-py: maturin develop --release, then pytest (Gymnasium's own envs)"
+vpy=$(scripts/setup-python.sh)
+fixpo_bin=$(cargo build --quiet --profile test --bin fixpo --message-format=json |
+  "$vpy" -c 'import json, sys; print([m for m in map(json.loads, sys.stdin) if m.get("executable")][-1]["executable"])')
+FIXPO_BIN="$fixpo_bin" "$vpy" -m pytest fixpo-py/tests -q -rs --durations=5
 
 step "all tests passed"

@@ -46,7 +46,7 @@ def bridge_rates(steps, seed, n_envs, steps_per_env):
     collect = []
     model = fixpo.FixPO("Hopper-v5", seed=seed, n_envs=n_envs, steps_per_env=steps_per_env)
     t0 = time.perf_counter()
-    model.learn(steps, callback=lambda m: collect.append(m["collect_s"]))
+    model.learn(steps, callback=lambda m: collect.append(m["collect_s"]), progress_bar=False)
     wall = time.perf_counter() - t0
     n = model.num_timesteps
     return n / sum(collect), n / wall

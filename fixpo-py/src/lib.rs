@@ -90,7 +90,7 @@ struct PyObserver {
     callback: Option<Py<PyAny>>,
     /// The callback returned `False`.
     stopped: bool,
-    /// The `fixpo train` progress bar on stderr (quiet unless asked for).
+    /// The `fixpo train` progress bar on stdout (quiet unless asked for).
     progress: fixpo_host::progress::Progress,
 }
 
@@ -422,14 +422,16 @@ impl FixPO {
     /// line: `iter`, `env_steps`, `return_mean`, `max_kl`, `eps_kl`,
     /// `beta`, ...);
     /// returning `False` stops training after it (no exception).
-    /// `progress_bar` shows `fixpo train`'s progress on stderr (a bar on a
+    /// `progress_bar` shows `fixpo train`'s progress on stdout (a bar on a
     /// terminal, a line now and then otherwise).
     /// `out_dir` (default: the constructor's) is the run directory the
     /// metrics, checkpoints and policy file are written to; a later
     /// `learn` into the same directory continues its `metrics.jsonl`.
     ///
-    /// Ctrl-C stops after the current update with `KeyboardInterrupt`
-    /// (the policy is the last update's); an exception raised by the
+    /// Ctrl-C stops after the current update with `KeyboardInterrupt`:
+    /// the model keeps the last update's policy (a later `learn`
+    /// continues from it) and the run directory holds its policy file and
+    /// the finished iterations' metrics. An exception raised by the
     /// environment or the callback stops the run and propagates.
     #[pyo3(signature = (total_timesteps, callback=None, progress_bar=true, out_dir=None))]
     fn learn<'py>(

@@ -94,10 +94,20 @@ def test_unsupported_spaces():
         fixpo.FixPO("FrozenLake-v1")
     with pytest.raises(TypeError, match="Box observation"):
         fixpo.FixPO("Blackjack-v1")
-    with pytest.raises(ValueError, match="at most"):
+    with pytest.raises(ValueError, match="1000 values, more than this build"):
         fixpo.FixPO(_wide)
-    with pytest.raises(TypeError, match="vector environments"):
-        fixpo.FixPO(gym.make_vec("Pendulum-v1", num_envs=2))
+    with pytest.raises(ValueError, match="5 dimensions, which this build"):
+        fixpo.FixPO(_five_actions)
+    with pytest.raises(ValueError, match="hidden=128 is not compiled"):
+        fixpo.FixPO("Pendulum-v1", hidden=128)
+    # What the menu lists is what the errors say.
+    assert fixpo.MENU[64] == {"obs": [4, 8, 16, 32], "act": [1, 2, 3, 4, 6, 8]}
+
+
+def _five_actions():
+    env = Boom()
+    env.action_space = gym.spaces.Box(-1.0, 1.0, (5,), np.float32)
+    return env
 
 
 def _wide():

@@ -1,5 +1,8 @@
-"""Ctrl-C during `learn`: KeyboardInterrupt after the current update, and
-the run directory holds a valid checkpoint and policy file."""
+"""Ctrl-C during `learn`: KeyboardInterrupt after the current update; the
+run directory holds the last update's policy file and every finished
+iteration's metrics, and the model continues from that update. (A Python
+environment's state cannot be saved, so there is no resumable
+`checkpoint.bin` as `fixpo train` writes for its built-in tasks.)"""
 import json
 import os
 import signal
@@ -27,7 +30,6 @@ def test_ctrl_c_raises_keyboard_interrupt_and_leaves_a_valid_run(tmp_path, fixpo
     assert m.num_timesteps == 256 * len(iters)
     info = json.loads(fixpo_cli("inspect", "--json", str(run / "policy.fxp")))
     assert info["obs"] == 3, info
-    assert (run / "checkpoint.bin").stat().st_size > 0, list(run.iterdir())
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == len(iters)
     # The model is still usable, and learning continues from where it stopped.
@@ -35,11 +37,11 @@ def test_ctrl_c_raises_keyboard_interrupt_and_leaves_a_valid_run(tmp_path, fixpo
     assert m.num_timesteps == 256 * (len(iters) + 1)
 
 
-def test_progress_bar_writes_to_stderr(capfd):
+def test_progress_bar_writes_to_stdout(capfd):
     m = fixpo.FixPO("Pendulum-v1", seed=0, n_envs=2, steps_per_env=128, minibatch=64,
                     fixup_minibatch=256)
     m.learn(256, progress_bar=True)
-    err = capfd.readouterr().err
-    assert "Pendulum-v1" in err, err
+    out = capfd.readouterr().out
+    assert "training Pendulum-v1" in out, out
     m.learn(256, progress_bar=False)
-    assert capfd.readouterr().err == ""
+    assert capfd.readouterr().out == ""
