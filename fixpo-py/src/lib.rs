@@ -290,6 +290,15 @@ pub struct FixPO {
     dirs_used: Mutex<Vec<PathBuf>>,
 }
 
+impl FixPO {
+    /// The model, locked (poisoned only if an earlier call panicked).
+    fn model(&self) -> PyResult<std::sync::MutexGuard<'_, Box<dyn Model>>> {
+        self.model
+            .lock()
+            .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))
+    }
+}
+
 #[pymethods]
 impl FixPO {
     #[new]
@@ -443,10 +452,7 @@ impl FixPO {
     ) -> PyResult<Bound<'py, Self>> {
         let py = slf.py();
         let this = slf.borrow();
-        let mut guard = this
-            .model
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?;
+        let mut guard = this.model()?;
         let model: &mut dyn Model = &mut **guard;
         let mut observer = PyObserver {
             error: Arc::clone(&this.error),
@@ -511,10 +517,7 @@ impl FixPO {
         obs: &Bound<'py, PyAny>,
         deterministic: bool,
     ) -> PyResult<(Bound<'py, PyAny>, Option<Py<PyAny>>)> {
-        let model = self
-            .model
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?;
+        let model = self.model()?;
         let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
         let out = predict_with(
             py,
@@ -533,9 +536,7 @@ impl FixPO {
     /// (exactly: the file acts as `predict(obs, deterministic=True)`).
     fn save(&self, path: std::path::PathBuf) -> PyResult<()> {
         let bytes = self
-            .model
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?
+            .model()?
             .policy_file(self.obs_dim)
             .map_err(PyRuntimeError::new_err)?;
         std::fs::write(&path, bytes).map_err(|e| {
@@ -546,34 +547,21 @@ impl FixPO {
     /// Environment steps taken so far.
     #[getter]
     fn num_timesteps(&self) -> PyResult<u64> {
-        Ok(self
-            .model
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?
-            .env_steps())
+        Ok(self.model()?.env_steps())
     }
 
     /// The resolved configuration, as the TOML text `fixpo train --config`
     /// reads.
     #[getter]
     fn config_toml(&self) -> PyResult<String> {
-        Ok(self
-            .model
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?
-            .config()
-            .to_toml())
+        Ok(self.model()?.config().to_toml())
     }
 
     /// The compiled observation size the policy works at (the env's
     /// observation zero-padded up to it).
     #[getter]
     fn padded_obs_size(&self) -> PyResult<usize> {
-        Ok(self
-            .model
-            .lock()
-            .map_err(|_| PyRuntimeError::new_err("a previous call panicked"))?
-            .obs_size())
+        Ok(self.model()?.obs_size())
     }
 
     /// Action dimensions (Box) or choices (Discrete).
