@@ -2,14 +2,13 @@
 //! mps2-an386 for tests. See README.md.
 //!
 //! Boot: validate the policy (flash region, or a host file) with
-//! fixpo-core's decoder; on a typed error, log it and fall back to the zero
-//! action. Then, per the semihosting command line
+//! fixpo-core's decoder, straight into the learner (`adapt::load`; a
+//! version-2 file's critic, the value function and return scale, comes
+//! with it, else V starts from scratch); on a typed error, log it and fall
+//! back to the zero action. Then, per the semihosting command line
 //! (`scripts/firmware.sh run -- WORD...`):
 //! - `policy=PATH`: read the policy from a host file instead of the flashed
 //!   region (no rebuild needed);
-//! - `critic=PATH`: a value function for adaptation, as a policy file of the
-//!   same shape whose mean network is V and whose log-std is ln σ_R, the
-//!   return scale V was trained with (without it V starts from scratch);
 //! - `infer`: print the action for 100 fixed observations (f32 bits);
 //! - `adapt=N`: evaluate, run N episodes each followed by a FixPO update,
 //!   evaluate again;
@@ -48,22 +47,22 @@ fn main() {
 
 #[cfg(target_os = "none")]
 mod app {
-    use crate::adapt::{self, Deploy};
+    use crate::adapt;
     use crate::control::{self, ActionSource, HID, OBS};
     use crate::mem::{self, FILE_LEN, ROLLOUT};
     use crate::plant::{SimPlant, Wires};
     use crate::{hostio, policy};
     use cortex_m_rt::{ExceptionFrame, entry, exception};
     use defmt_semihosting as _; // global defmt logger over semihosting
+    use fixpo_core::adapt::{Loaded, load};
     use fixpo_core::env::Env;
-    use fixpo_core::file::{self, FileError};
+    use fixpo_core::file::FileError;
     use fixpo_core::rng::{Pcg32, uniform_range};
 
     /// Options from the semihosting command line.
     #[derive(Default)]
     struct Options<'a> {
         policy_path: Option<&'a str>,
-        critic_path: Option<&'a str>,
         bench: Option<u32>,
         infer: bool,
         adapt: Option<u32>,
@@ -88,8 +87,6 @@ mod app {
         for word in cmdline.split_ascii_whitespace() {
             if let Some(p) = word.strip_prefix("policy=") {
                 o.policy_path = Some(p);
-            } else if let Some(p) = word.strip_prefix("critic=") {
-                o.critic_path = Some(p);
             } else if let Some(n) = word.strip_prefix("bench=") {
                 o.bench = count(word, n);
             } else if let Some(n) = word.strip_prefix("adapt=") {
@@ -147,9 +144,9 @@ mod app {
         None
     }
 
-    /// Where the policy came from, or why there is none.
-    enum Loaded {
-        Ok,
+    /// The policy as loaded, or why there is none.
+    enum Boot {
+        Ok(Loaded<OBS, { control::ACT }>),
         Missing,
         Rejected(FileError),
     }
@@ -198,13 +195,14 @@ mod app {
             policy::POLICY_LEN
         );
 
-        // Boot phase: decode the policy into the scratch actor.
-        let boot = mem.scratch.boot();
+        // Boot phase: decode the policy straight into the learner, then
+        // stage the deployed controller in the scratch region.
+        let learner = &mut *mem.learner;
         let mut bytes: Option<&[u8]> = None;
         // A host file, when asked for, replaces the region: if it cannot be
         // read, the policy is missing (no silent use of another policy).
         if let Some(path) = options.policy_path {
-            bytes = host_file("host policy", path, &mut boot.file);
+            bytes = host_file("host policy", path, mem.scratch.file());
         } else {
             match policy::read() {
                 policy::Region::Policy(b) => {
@@ -219,36 +217,45 @@ mod app {
                 ),
             }
         }
-        let loaded = match bytes {
-            None => Loaded::Missing,
-            Some(b) => match file::decode_into::<OBS, HID, { control::ACT }>(b, &mut boot.actor) {
-                Ok(()) => Loaded::Ok,
-                Err(e) => Loaded::Rejected(e),
+        let boot = match bytes {
+            None => Boot::Missing,
+            Some(b) => match load(b, learner, &adapt::SETTINGS) {
+                Ok(l) => Boot::Ok(l),
+                Err(e) => Boot::Rejected(e),
             },
         };
-        let deploy = match loaded {
-            Loaded::Ok => {
-                defmt::info!("policy ok: obs clip {=f32}", boot.actor.obs_clip);
-                Deploy::of(&boot.actor)
+        let loaded = match boot {
+            Boot::Ok(l) => {
+                defmt::info!("policy ok: obs clip {=f32}", l.deploy.norm.clip);
+                if l.critic {
+                    defmt::info!("critic ok: value function and return scale from the policy file");
+                } else {
+                    defmt::warn!(
+                        "no critic in the policy file: value function starts from scratch"
+                    );
+                }
+                l
             }
-            Loaded::Missing => {
+            Boot::Missing => {
                 defmt::error!("policy error: missing");
                 fallback(&wires);
                 finish(&options)
             }
-            Loaded::Rejected(e) => {
+            Boot::Rejected(e) => {
                 defmt::error!("policy error: {}", e);
                 fallback(&wires);
                 finish(&options)
             }
         };
+        let actor = mem.scratch.controller();
+        loaded.deploy.stage(&learner.trainer.policy, actor);
 
         if options.infer {
             let mut rng = Pcg32::new(0x1AFE, 0);
             for k in 0..100 {
                 let obs = infer_obs(k, &mut rng);
                 let mut a = [0.0f32; control::ACT];
-                ActionSource::act(&mut boot.actor, &obs, &mut a);
+                ActionSource::act(actor, &obs, &mut a);
                 defmt::info!(
                     "infer {=u32}: obs {=u32:08x} {=u32:08x} {=u32:08x} action {=u32:08x}",
                     k,
@@ -261,43 +268,19 @@ mod app {
         }
         if let Some(n) = options.bench {
             defmt::info!("bench: {=u32} control steps", n);
-            let sum = control::bench(&mut boot.actor, n);
+            let sum = control::bench(actor, n);
             defmt::info!("bench done (checksum {=f32})", sum);
         }
 
         let want_train = options.adapt.is_some() || options.upd.is_some();
         if want_train {
             let before = match options.adapt {
-                Some(_) => adapt::evaluate("before", &boot.actor, &wires),
+                Some(_) => adapt::evaluate("before", actor, &wires),
                 None => 0.0,
             };
-            // The network moves into the trainer; boot data is dead now.
-            let learner = &mut *mem.learner;
-            learner.trainer.policy = boot.actor.policy;
-            learner.trainer.beta = 1.0;
+            // The staged controller is dead now: the scratch region holds
+            // the rollout.
             adapt::set_scope(&mut learner.trainer, options.head);
-            let mut critic = None;
-            if let Some(path) = options.critic_path {
-                let boot = mem.scratch.boot();
-                if let Some(b) = host_file("critic", path, &mut boot.file) {
-                    match file::decode_into::<OBS, HID, { control::ACT }>(b, &mut boot.actor) {
-                        Ok(()) => {
-                            defmt::info!("critic ok");
-                            critic = Some((
-                                &boot.actor.policy.net,
-                                boot.actor.policy.log_std[0],
-                                boot.actor.obs_norm.count,
-                            ));
-                        }
-                        Err(e) => defmt::error!("critic error: {}", e),
-                    }
-                }
-            }
-            if critic.is_none() {
-                defmt::warn!("no critic: value function starts from scratch");
-            }
-            let scaler = adapt::init_value(&mut learner.trainer, critic);
-
             if let Some(n) = options.upd {
                 let name = options.updcfg.unwrap_or("full");
                 let Some(cfg) = adapt::bench_config(name) else {
@@ -305,11 +288,11 @@ mod app {
                     hostio::exit(false)
                 };
                 defmt::info!("update bench: {=u32} updates, config {=str}", n, name);
-                let out = adapt::run(learner, mem.scratch, &deploy, scaler, &wires, &cfg, n);
+                let out = adapt::run(learner, mem.scratch, &wires, &cfg, n);
                 defmt::info!("update bench done: {=u32} updates", out.updates);
             }
             if let Some(n) = options.adapt {
-                let cfg = adapt::config();
+                let cfg = adapt::SETTINGS.update;
                 defmt::info!(
                     "adapt: {=u32} episodes of {=usize} steps, scope {}, eps_kl {=f32}",
                     n,
@@ -317,10 +300,10 @@ mod app {
                     learner.trainer.scope,
                     cfg.eps_kl
                 );
-                let out = adapt::run(learner, mem.scratch, &deploy, scaler, &wires, &cfg, n);
-                let boot = mem.scratch.boot();
-                deploy.stage(&learner.trainer.policy, &mut boot.actor);
-                let after = adapt::evaluate("after", &boot.actor, &wires);
+                let out = adapt::run(learner, mem.scratch, &wires, &cfg, n);
+                let actor = mem.scratch.controller();
+                loaded.deploy.stage(&learner.trainer.policy, actor);
+                let after = adapt::evaluate("after", actor, &wires);
                 defmt::info!(
                     "adapt done: {=u32} updates, {=u32} trust-region violations, mean return before {=f32} after {=f32}",
                     out.updates,
