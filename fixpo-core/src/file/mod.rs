@@ -19,16 +19,16 @@
 //! everything once, here, so that the control loop running the decoded
 //! [`Actor`] cannot fail. No input makes these functions panic.
 //!
-//! The code is in four files: this one (constants, [`FileError`],
+//! The code is in five files: this one (constants, [`FileError`],
 //! [`Header`], [`Critic`]); `layout.rs` (the lengths and the rule every
 //! value must satisfy, shared by both directions); `write.rs` ([`encode`],
 //! [`encode_with_critic`], through postcard's serializer); `read.rs`
 //! ([`decode_into`], [`decode`], [`decode_parts`], [`decode_critic`],
 //! [`decode_critic_into`], [`read_header`], [`read_dyn`],
 //! [`read_dyn_critic`]), a fixed-layout reader that decodes the fields in
-//! file order straight from the bytes, accepting for each field exactly the
-//! encodings postcard's deserializer accepts, with no serde, no allocation
-//! and no temporary copy.
+//! file order straight from the bytes (`reader.rs`), accepting for each
+//! field exactly the encodings postcard's deserializer accepts, with no
+//! serde, no allocation and no temporary copy.
 //!
 //! # Checks, in order
 //! The first failing check decides the error.
@@ -89,6 +89,7 @@ use crate::policy::Value;
 
 mod layout;
 mod read;
+mod reader;
 mod write;
 
 pub use read::{
