@@ -46,6 +46,23 @@ pub trait Env<const O: usize, const A: usize> {
     fn step(&mut self, action: &[f32; A]) -> Step<O>;
 }
 
+/// A borrowed task is a task: a caller that keeps its plant (a firmware
+/// controlling it after adaptation) lends it to an owner of an `Env`, such
+/// as [`crate::adapt::Adapter`].
+impl<T: Env<O, A> + ?Sized, const O: usize, const A: usize> Env<O, A> for &mut T {
+    fn action_space(&self) -> ActionSpace<A> {
+        (**self).action_space()
+    }
+
+    fn reset<R: RngCore + ?Sized>(&mut self, rng: &mut R) -> [f32; O] {
+        (**self).reset(rng)
+    }
+
+    fn step(&mut self, action: &[f32; A]) -> Step<O> {
+        (**self).step(action)
+    }
+}
+
 /// Index of the largest entry (first on ties); how discrete tasks read a
 /// one-hot action.
 pub fn argmax<const A: usize>(v: &[f32; A]) -> usize {
