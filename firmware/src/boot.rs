@@ -1,23 +1,23 @@
-//! Boot steps every board shares: policy bytes → decoded controller (or
-//! the typed reason why not), the bit-exactness report, and the simulated
-//! fallback run.
+//! Boot steps every board shares: policy bytes → the learner, set up for
+//! adaptation, and the deployed controller staged from it (or the typed
+//! reason why not), the bit-exactness report, the simulated fallback run
+//! and a real board's adaptation at boot.
 
-use fixpo_core::file::{self, FileError};
+use fixpo_core::adapt::{Deploy, Loaded, load};
+use fixpo_core::env::Env;
+use fixpo_core::file::FileError;
+use fixpo_core::learn::Learner;
 use fixpo_core::rng::{Pcg32, uniform_range};
 
-use fixpo_core::env::Env;
-
-use crate::adapt::{self, Deploy};
+use crate::adapt;
 use crate::control::{self, ACT, ActionSource, Controller, HID, OBS};
-use crate::mem::Memory;
+use crate::mem::{Memory, Scratch};
 use crate::plant::{SimPlant, Wires};
 use crate::policy;
 
-/// Whether a policy was loaded, or why not.
+/// Why no policy was loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, defmt::Format)]
-pub enum Loaded {
-    /// The file decoded into the controller.
-    Ok,
+pub enum NoPolicy {
     /// No policy bytes at all (empty region, unreadable host file).
     Missing,
     /// fixpo-core's decoder refused the bytes.
@@ -66,23 +66,47 @@ pub fn region_policy() -> Option<&'static [u8]> {
     }
 }
 
-/// Decodes `bytes` into `actor` with fixpo-core's decoder and logs the
-/// outcome (`policy ok` or `policy error: …`). On anything but
-/// [`Loaded::Ok`] the caller must not run `actor`.
-pub fn decode(bytes: Option<&[u8]>, actor: &mut Controller) -> Loaded {
+/// Decodes `bytes` straight into `learner` with fixpo-core's
+/// `adapt::load` (the policy and its normalisation; a version-2 file's
+/// critic, the value function and return statistics, comes with it, else
+/// V starts afresh) and sets the learner up with the device settings
+/// ([`adapt::SETTINGS`]); logs the outcome (`policy ok` or `policy error:
+/// …`, and whether the file had a critic). On an error the learner is
+/// unchanged and the caller must not run a controller staged from it.
+pub fn decode(
+    bytes: Option<&[u8]>,
+    learner: &mut Learner<OBS, HID, ACT>,
+) -> Result<Loaded<OBS, ACT>, NoPolicy> {
     let loaded = match bytes {
-        None => Loaded::Missing,
-        Some(b) => match file::decode_into::<OBS, HID, ACT>(b, actor) {
-            Ok(()) => Loaded::Ok,
-            Err(e) => Loaded::Rejected(e),
-        },
+        None => Err(NoPolicy::Missing),
+        Some(b) => load(b, learner, &adapt::SETTINGS).map_err(NoPolicy::Rejected),
     };
     match loaded {
-        Loaded::Ok => defmt::info!("policy ok: obs clip {=f32}", actor.obs_clip),
-        Loaded::Missing => defmt::error!("policy error: missing"),
-        Loaded::Rejected(e) => defmt::error!("policy error: {}", e),
+        Ok(l) => {
+            defmt::info!("policy ok: obs clip {=f32}", l.deploy.norm.clip);
+            if l.critic {
+                defmt::info!("critic ok: value function and return scale from the policy file");
+            } else {
+                defmt::warn!("no critic in the policy file: value function starts from scratch");
+            }
+        }
+        Err(NoPolicy::Missing) => defmt::error!("policy error: missing"),
+        Err(NoPolicy::Rejected(e)) => defmt::error!("policy error: {}", e),
     }
     loaded
+}
+
+/// Stages the deployed controller (the learner's policy with `deploy`'s
+/// normalisation and bounds) in the scratch region and returns it; valid
+/// until the scratch region holds the rollout.
+pub fn stage<'s>(
+    scratch: &'s mut Scratch,
+    learner: &Learner<OBS, HID, ACT>,
+    deploy: &Deploy<OBS, ACT>,
+) -> &'s mut Controller {
+    let actor = scratch.controller();
+    deploy.stage(&learner.trainer.policy, actor);
+    actor
 }
 
 /// The `k`-th of the 100 observations of the bit-exactness check: angles
@@ -142,34 +166,31 @@ pub fn sim_fallback(wires: &Wires) {
     );
 }
 
-/// A real board's adaptation at boot: evaluate the decoded policy (in the
-/// boot actor) on `plant`, run `rounds` adaptation rounds (one episode and
-/// one FixPO update each, every update checked independently; see
-/// [`adapt::run`]), stage the adapted policy back into the boot actor and
-/// evaluate again. A fresh value function; observation statistics stay
-/// the file's.
-pub fn adapt_on<E: Env<OBS, ACT>>(memory: &mut Memory, plant: &mut E, rounds: u32) {
-    let boot = memory.scratch.boot();
-    let deploy = Deploy::of(&boot.actor);
-    let before = adapt::evaluate("before", &boot.actor, plant);
+/// A board's adaptation at boot, after [`decode`]: evaluate the deployed
+/// policy on `plant`, run `rounds` adaptation rounds (one episode and one
+/// FixPO update each, every update checked independently and reverted if
+/// the check fails; see [`adapt::run`]), stage the adapted policy and
+/// evaluate again. The value function is the file's critic, or fresh;
+/// observation statistics stay the file's. Returns the adapted
+/// controller, staged in the scratch region.
+pub fn adapt_on<'m, E: Env<OBS, ACT>>(
+    memory: &'m mut Memory,
+    deploy: &Deploy<OBS, ACT>,
+    plant: &mut E,
+    rounds: u32,
+) -> &'m mut Controller {
     let learner = &mut *memory.learner;
-    learner.trainer.policy = boot.actor.policy;
-    learner.trainer.beta = 1.0;
+    let before = adapt::evaluate("before", stage(memory.scratch, learner, deploy), plant);
     adapt::set_scope(&mut learner.trainer, false);
-    let scaler = adapt::init_value(&mut learner.trainer, None);
-    let cfg = adapt::config();
     let out = adapt::run(
         learner,
         memory.scratch,
-        &deploy,
-        scaler,
         plant,
-        &cfg,
+        &adapt::SETTINGS.update,
         rounds,
     );
-    let boot = memory.scratch.boot();
-    deploy.stage(&learner.trainer.policy, &mut boot.actor);
-    let after = adapt::evaluate("after", &boot.actor, plant);
+    let actor = stage(memory.scratch, learner, deploy);
+    let after = adapt::evaluate("after", actor, plant);
     defmt::info!(
         "adapt done: {=u32} updates, {=u32} trust-region violations, mean return before {=f32} after {=f32}",
         out.updates,
@@ -177,4 +198,5 @@ pub fn adapt_on<E: Env<OBS, ACT>>(memory: &mut Memory, plant: &mut E, rounds: u3
         before,
         after
     );
+    actor
 }

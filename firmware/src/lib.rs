@@ -8,11 +8,15 @@
 //! - [`control`]: the control step (`ActionSource`), the network shape of
 //!   this build and the zero-action fallback;
 //! - [`policy`]: the policy region in flash;
-//! - [`boot`]: decoding a policy with fixpo-core's decoder, the 100-point
-//!   bit-exactness report, the simulated fallback run;
+//! - [`boot`]: loading a policy file straight into the learner
+//!   (`fixpo_core::adapt::load`: a version-2 file's critic comes with it),
+//!   staging the controller, the 100-point bit-exactness report, the
+//!   simulated fallback run, adaptation at boot on any plant;
 //! - [`mem`]: all large memory in statics, and the stack high-water mark;
-//! - [`adapt`]: on-device adaptation (fixpo-core's training iteration on a
-//!   plant, with an independent trust-region check after each update);
+//! - [`adapt`]: on-device adaptation: rounds of fixpo-core's
+//!   `adapt::Adapter::round` on any plant, each update checked by
+//!   `fixpo_check::Independent` and reverted if the check fails; this
+//!   module only logs and picks settings;
 //! - [`plant`]: the simulated pendulum behind embedded-hal 1.0 (QEMU);
 //! - [`hw`]: the real pendulum behind embedded-hal 1.0 (fixpo-plant's
 //!   AS5600 encoder and PWM motor), paced by a hardware timer, feeding a

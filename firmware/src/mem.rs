@@ -4,18 +4,19 @@
 //! - [`Learner`]: fixpo-core's learner (the trainer's policy, value, Adam
 //!   moments and the update's scratch, and the statistics rewards are
 //!   scaled by), built in place by a `const fn`.
-//! - [`Scratch`]: one region used in two phases. At boot it holds the
-//!   decoded [`Boot::actor`] and the bytes of a policy file read from the
-//!   host; during adaptation it holds the rollout ([`Rollout`]). The
-//!   deployed policy lives in the learner's trainer between the phases, so the
-//!   policy is never stored twice.
+//! - [`Scratch`]: one region used in three phases. At boot it holds the
+//!   bytes of a policy file read from the host, which fixpo-core's
+//!   `adapt::load` decodes straight into the learner; then the deployed
+//!   [`Controller`] staged from the learner (inference, evaluation); during
+//!   adaptation the rollout ([`Rollout`]). The deployed policy lives in the
+//!   learner's trainer, so the policy is never stored twice.
 
 use core::ptr::addr_of_mut;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use fixpo_core::PolicyKind;
+use fixpo_core::adapt;
 use fixpo_core::file::max_encoded_len;
-use fixpo_core::fixpo::Transition;
 use fixpo_core::gae::GaeStep;
 use fixpo_core::learn::Learner;
 
@@ -23,33 +24,18 @@ use crate::control::{ACT, Controller, HID, OBS};
 
 /// Transitions per rollout: one plant episode (9 s at 20 Hz) per update.
 pub const ROLLOUT: usize = 180;
-/// Bytes of a policy file of this build's shape.
+/// Bytes of the longest policy file of this build's shape (with a critic).
 pub const FILE_LEN: usize = max_encoded_len(OBS, HID, ACT);
 
-/// The boot phase of [`Scratch`].
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct Boot {
-    /// A decoded policy (or critic) file.
-    pub actor: Controller,
-    /// A policy file read from the host.
-    pub file: [u8; FILE_LEN],
-}
+/// The adaptation phase of [`Scratch`]: one rollout, as fixpo-core's
+/// update consumes it.
+pub type Rollout = adapt::Rollout<OBS, ACT, ROLLOUT>;
 
-/// The adaptation phase of [`Scratch`].
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct Rollout {
-    /// One rollout, as fixpo-core's update consumes it.
-    pub batch: [Transition<OBS, ACT>; ROLLOUT],
-    /// GAE scratch of the same length.
-    pub gae: [GaeStep; ROLLOUT],
-}
-
-/// Boot data or the rollout, never both at once.
+/// A host file, the staged controller or the rollout, one at a time.
 #[repr(C)]
 pub union Scratch {
-    boot: Boot,
+    file: [u8; FILE_LEN],
+    controller: Controller,
     rollout: Rollout,
 }
 
@@ -62,16 +48,23 @@ const GAE_ZERO: GaeStep = GaeStep {
 };
 
 impl Scratch {
-    /// The boot view. Its contents are whatever the previous phase left
-    /// (made valid, not cleared).
-    pub fn boot(&mut self) -> &mut Boot {
-        let p = &raw mut self.boot;
-        // SAFETY: every field of `Boot` is f32/f64/u8 data, valid for any
+    /// The bytes of a host file (as the previous phase left them).
+    pub fn file(&mut self) -> &mut [u8; FILE_LEN] {
+        // SAFETY: bytes are valid for any bit pattern; `self` is borrowed
+        // mutably, so the view is unique.
+        unsafe { &mut self.file }
+    }
+
+    /// The controller view. Its contents are whatever the previous phase
+    /// left (made valid, not cleared): stage a policy into it first.
+    pub fn controller(&mut self) -> &mut Controller {
+        let p = &raw mut self.controller;
+        // SAFETY: every field of `Controller` is f32/f64 data, valid for any
         // bit pattern, except the policy kind, which is written here before
         // the reference is made; `self` is borrowed mutably, so the view is
         // unique.
         unsafe {
-            addr_of_mut!((*p).actor.policy.kind).write(PolicyKind::Gaussian);
+            addr_of_mut!((*p).policy.kind).write(PolicyKind::Gaussian);
             &mut *p
         }
     }
@@ -95,7 +88,7 @@ impl Scratch {
 pub struct Memory {
     /// fixpo-core's learner (trainer and statistics).
     pub learner: &'static mut Learner<OBS, HID, ACT>,
-    /// Boot data / rollout.
+    /// Host file / controller / rollout.
     pub scratch: &'static mut Scratch,
 }
 
@@ -108,10 +101,7 @@ pub fn take() -> Memory {
     // loop sets β_0 and the normalisation.
     static mut LEARNER: Learner<OBS, HID, ACT> = Learner::zeroed(PolicyKind::Gaussian);
     static mut SCRATCH: Scratch = Scratch {
-        rollout: Rollout {
-            batch: [Transition::ZERO; ROLLOUT],
-            gae: [GAE_ZERO; ROLLOUT],
-        },
+        rollout: Rollout::ZERO,
     };
     static TAKEN: AtomicBool = AtomicBool::new(false);
     assert!(

@@ -32,6 +32,8 @@
 //! - [`kl_f64`] (`kl.rs`): the divergence between two output vectors.
 //! - [`audit`], [`audit_deployed`], [`Audit`] (`audit.rs`): the check over a
 //!   batch of observations.
+//! - [`Independent`] (`round.rs`): the check as fixpo-core's on-device
+//!   adaptation round ([`fixpo_core::adapt`]) calls it after every update.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -39,9 +41,11 @@
 mod audit;
 mod kl;
 mod output;
+mod round;
 #[cfg(test)]
 mod testing;
 
 pub use audit::{Audit, audit, audit_deployed};
 pub use kl::kl_f64;
 pub use output::{Deployed, output_f64};
+pub use round::Independent;

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod actor;
+pub mod adapt;
 pub mod dist;
 pub mod env;
 pub mod envs;

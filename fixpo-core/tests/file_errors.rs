@@ -25,8 +25,12 @@ fn check_every_flip<const O: usize, const H: usize, const A: usize>(kind: Policy
             let e = file::decode_into(&bytes, &mut out)
                 .expect_err(&format!("flip {mask:#x} at {pos} accepted"));
             assert!(file::read_header(&bytes).is_err());
-            // Past the fixed header only the checksum can notice.
-            if pos >= 13 {
+            // Past the fixed header only the checksum can notice, except
+            // that a critic tag flipped to 1 asks for a longer file.
+            let tag = offsets(O, H, A).critic_tag;
+            if pos == tag && bytes[pos] == 1 {
+                assert_eq!(e, FileError::Truncated, "tag flip");
+            } else if pos >= 13 {
                 assert!(
                     matches!(e, FileError::ChecksumMismatch { .. }),
                     "flip at {pos}: {e:?}"
@@ -128,7 +132,7 @@ fn wrong_dimensions() {
 /// checksum, so the decoder's later checks are reached.
 fn crafted(edit: impl FnOnce(&mut Vec<u8>, &Offsets)) -> Vec<u8> {
     let mut bytes = encode_vec(&random_actor::<3, 32, 1>(PolicyKind::Gaussian, 10));
-    edit(&mut bytes, &offsets(3, 1));
+    edit(&mut bytes, &offsets(3, 32, 1));
     fix_crc(&mut bytes);
     bytes
 }
@@ -136,10 +140,7 @@ fn crafted(edit: impl FnOnce(&mut Vec<u8>, &Offsets)) -> Vec<u8> {
 #[test]
 fn values_are_checked_behind_a_valid_checksum() {
     use FileError::*;
-    let last_param = |b: &mut Vec<u8>, _: &Offsets| {
-        let n = b.len() - 8;
-        put_f32(b, n, f32::NAN);
-    };
+    let last_param = |b: &mut Vec<u8>, o: &Offsets| put_f32(b, o.critic_tag - 4, f32::NAN);
     let cases: Vec<(&str, Vec<u8>, FileError)> = vec![
         ("NaN weight", crafted(last_param), NonFiniteValue),
         (
@@ -213,9 +214,27 @@ fn values_are_checked_behind_a_valid_checksum() {
             BadKind { found: 255 },
         ),
         (
-            "version 2",
-            crafted(|b, o| b[o.version] = 2),
-            UnsupportedVersion { found: 2 },
+            "version 3",
+            crafted(|b, o| b[o.version] = 3),
+            UnsupportedVersion { found: 3 },
+        ),
+        (
+            "version 0",
+            crafted(|b, o| b[o.version] = 0),
+            UnsupportedVersion { found: 0 },
+        ),
+        // A version-2 file relabelled as version 1 is one byte too long.
+        ("version 1", crafted(|b, o| b[o.version] = 1), Malformed),
+        (
+            "critic tag 2",
+            crafted(|b, o| b[o.critic_tag] = 2),
+            Malformed,
+        ),
+        // Tag 1 on a file of the length without a critic.
+        (
+            "critic tag 1",
+            crafted(|b, o| b[o.critic_tag] = 1),
+            Malformed,
         ),
         ("magic", crafted(|b, _| b[3] = b'p'), BadMagic),
         (
@@ -288,8 +307,7 @@ fn first_value_error_in_file_order_wins() {
     // A NaN weight after a bad bound: the bound is reported.
     let bytes = crafted(|b, o| {
         put_f32(b, o.low, 9.0);
-        let n = b.len() - 8;
-        put_f32(b, n, f32::NAN);
+        put_f32(b, o.critic_tag - 4, f32::NAN);
     });
     assert_eq!(
         file::read_header(&bytes).err(),
@@ -300,7 +318,7 @@ fn first_value_error_in_file_order_wins() {
 #[test]
 fn encode_refuses_what_decode_would() {
     let good = random_actor::<3, 32, 1>(PolicyKind::Gaussian, 12);
-    let mut buf = vec![0u8; file::max_encoded_len(3, 32, 1)];
+    let mut buf = vec![0u8; file::encoded_len(3, 32, 1, false)];
     for n in 0..buf.len() {
         assert_eq!(
             file::encode(&good, &mut buf[..n]),

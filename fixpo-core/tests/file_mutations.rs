@@ -1,11 +1,14 @@
 //! The policy file format (`fixpo_core::file`) under random input: no
-//! bytes make a decoder panic, an accepted file is canonical, and
-//! `decode_into` writes all or nothing (proptest).
+//! bytes make a decoder panic, an accepted version-2 file is canonical (a
+//! version-1 file re-encodes to the same actor), and `decode_into` writes
+//! all or nothing, with and without a critic section (proptest).
 
 mod file_common;
 
-use file_common::{bits, encode_vec, fix_crc, random_actor};
-use fixpo_core::file::{self, MIN_LEN};
+use file_common::{
+    bits, critic_bits, encode_vec, encode_vec_critic, fix_crc, random_actor, random_critic,
+};
+use fixpo_core::file::{self, Critic, MIN_LEN};
 use fixpo_core::{Params, Policy, PolicyKind};
 use proptest::prelude::*;
 
@@ -24,14 +27,30 @@ fn decode_everything(bytes: &[u8]) {
             file::read_dyn(bytes, &mut m, &mut v, &mut l, &mut hi, &mut p),
             Ok(h)
         );
+        let mut c = vec![0.0; h.critic.map_or(0, |c| c.param_count as usize)];
+        assert_eq!(file::read_dyn_critic(bytes, &mut c), Ok(h));
     }
+    let _ = file::decode_critic::<2, 3>(bytes);
+    let _ = file::decode_critic::<3, 32>(bytes);
 }
 
-/// Decodes `bytes` as 2→3×3→1; an accepted file must be canonical.
+/// Decodes `bytes` as 2→3×3→1; an accepted version-2 file must be
+/// canonical, an accepted version-1 file must re-encode to the same actor.
 fn accepted_is_canonical(bytes: &[u8]) -> Result<(), TestCaseError> {
     if let Ok(a) = file::decode::<2, 3, 1>(bytes) {
-        prop_assert_eq!(encode_vec(&a), bytes.to_vec());
-        prop_assert!(file::read_header(bytes).is_ok());
+        let h = file::read_header(bytes).expect("decode accepted it");
+        let critic = file::decode_critic::<2, 3>(bytes).expect("decode accepted it");
+        prop_assert_eq!(critic.is_some(), h.critic.is_some());
+        let again = match &critic {
+            Some(c) => encode_vec_critic(&a, c),
+            None => encode_vec(&a),
+        };
+        if h.version == file::VERSION {
+            prop_assert_eq!(again, bytes.to_vec());
+        } else {
+            let back = file::decode::<2, 3, 1>(&again).expect("re-encoded");
+            prop_assert_eq!(bits(&back), bits(&a));
+        }
     }
     Ok(())
 }
@@ -86,8 +105,10 @@ proptest! {
     fn random_tail_after_a_valid_preamble_never_panics(
         tail in prop::collection::vec(any::<u8>(), 0..300),
         fix in any::<bool>(),
+        version in 1..=2u8,
     ) {
-        let mut bytes = b"FXPO\x01".to_vec();
+        let mut bytes = b"FXPO".to_vec();
+        bytes.push(version);
         bytes.extend_from_slice(&tail);
         if fix && bytes.len() >= MIN_LEN {
             fix_crc(&mut bytes);
@@ -100,10 +121,16 @@ proptest! {
     fn mutations_never_panic(
         edits in prop::collection::vec(edit_strategy(), 1..6),
         fix in any::<bool>(),
+        with_critic in any::<bool>(),
         seed in any::<u64>(),
     ) {
         let a = random_actor::<2, 3, 1>(PolicyKind::Gaussian, seed);
-        let mut bytes = encode_vec(&a);
+        let good = if with_critic {
+            encode_vec_critic(&a, &random_critic::<2, 3>(seed))
+        } else {
+            encode_vec(&a)
+        };
+        let mut bytes = good.clone();
         apply(&mut bytes, &edits);
         if fix && bytes.len() >= 4 {
             fix_crc(&mut bytes);
@@ -111,9 +138,33 @@ proptest! {
         decode_everything(&bytes);
         accepted_is_canonical(&bytes)?;
         // Without the fix-up, any change is caught.
-        if !fix && bytes != encode_vec(&a) {
+        if !fix && bytes != good {
             prop_assert!(file::decode::<2, 3, 1>(&bytes).is_err());
+            prop_assert!(file::decode_critic::<2, 3>(&bytes).is_err());
         }
+    }
+
+    #[test]
+    fn decode_critic_into_is_all_or_nothing(
+        edits in prop::collection::vec(edit_strategy(), 1..4),
+        seed in any::<u64>(),
+    ) {
+        let a = random_actor::<2, 3, 1>(PolicyKind::Gaussian, seed);
+        let mut bytes = encode_vec_critic(&a, &random_critic::<2, 3>(seed));
+        apply(&mut bytes, &edits);
+        if bytes.len() >= 4 {
+            fix_crc(&mut bytes);
+        }
+        let mut out = random_critic::<2, 3>(!seed);
+        let before = critic_bits(&out);
+        match file::decode_critic_into(&bytes, &mut out) {
+            Ok(true) => {
+                let a = file::decode::<2, 3, 1>(&bytes).unwrap();
+                prop_assert_eq!(encode_vec_critic(&a, &out), bytes);
+            }
+            Ok(false) | Err(_) => prop_assert_eq!(critic_bits(&out), before),
+        }
+        let _ = Critic::<2, 3>::ZERO;
     }
 
     #[test]

@@ -37,6 +37,7 @@ fn check_round_trip<const O: usize, const H: usize, const A: usize>(kind: Policy
             body_len: bytes.len() - 4,
             obs_clip: a.obs_clip,
             obs_count: a.obs_norm.count,
+            critic: None,
         }
     );
     assert_eq!(h.crc, file::checksum(&bytes[..h.body_len]));
@@ -84,22 +85,39 @@ fn round_trip_categorical_4_64_2() {
 
 #[test]
 fn sizes() {
-    assert_eq!(file::max_encoded_len(3, 32, 1), 4935);
-    assert_eq!(file::max_encoded_len(17, 64, 6), 23047);
-    assert_eq!(file::max_encoded_len(4, 64, 2), 18527);
-    assert_eq!(file::max_encoded_len(64, 64, 8), 35999);
-    assert_eq!(MIN_LEN, file::max_encoded_len(1, 1, 1));
+    // Without a critic: the version-1 length and the critic tag.
+    assert_eq!(file::encoded_len(3, 32, 1, false), 4936);
+    assert_eq!(file::encoded_len(17, 64, 6, false), 23048);
+    assert_eq!(file::encoded_len(4, 64, 2, false), 18528);
+    assert_eq!(file::encoded_len(64, 64, 8, false), 36000);
+    // With one: return mean, var, count (16 bytes), the value's parameter
+    // count (2 bytes) and 4 bytes per value parameter.
+    let with = |o: usize, h: usize| o * h + h + h * h + h + h + 1;
+    for (o, h, a) in [(3, 32, 1), (17, 64, 6), (4, 64, 2), (64, 64, 8)] {
+        assert_eq!(
+            file::max_encoded_len(o, h, a),
+            file::encoded_len(o, h, a, false) + 18 + 4 * with(o, h)
+        );
+        assert_eq!(
+            file::encoded_len(o, h, a, true),
+            file::max_encoded_len(o, h, a)
+        );
+    }
+    assert_eq!(file::max_encoded_len(3, 32, 1), 9822);
+    // The shortest file is a version-1 file.
+    assert_eq!(MIN_LEN, 74);
+    assert_eq!(MIN_LEN + 1, file::encoded_len(1, 1, 1, false));
     let a = random_actor::<4, 64, 2>(PolicyKind::Categorical, 4);
-    assert_eq!(encode_vec(&a).len(), 18527);
+    assert_eq!(encode_vec(&a).len(), 18528);
 }
 
 #[test]
 fn offsets_match_the_layout() {
     let a = random_actor::<3, 32, 1>(PolicyKind::Gaussian, 10);
     let bytes = encode_vec(&a);
-    let o = offsets(3, 1);
+    let o = offsets(3, 32, 1);
     let f = |at: usize| f32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
-    assert_eq!(bytes[o.version], 1);
+    assert_eq!(bytes[o.version], 2);
     assert_eq!(bytes[o.kind], 0);
     assert_eq!(bytes[o.obs..o.obs + 3], [3, 32, 1]);
     assert_eq!(f(o.clip), a.obs_clip);
@@ -114,7 +132,9 @@ fn offsets_match_the_layout() {
     // 1218 = 0x4C2 as a varint: 0xC2 0x09.
     assert_eq!(bytes[o.param_count..o.param_count + 2], [0xC2, 0x09]);
     assert_eq!(f(o.params), a.policy.net.w1[0][0]);
-    assert_eq!(o.params + 4 * 1218 + 4, bytes.len());
+    assert_eq!(o.critic_tag, o.params + 4 * 1218);
+    assert_eq!(bytes[o.critic_tag], 0);
+    assert_eq!(o.critic_tag + 1 + 4, bytes.len());
 }
 
 #[test]

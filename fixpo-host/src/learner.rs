@@ -52,13 +52,14 @@ pub use crate::observe::{Observer, RunState, Silent, StopReason, TrainSummary, U
 use fixpo_core::PolicyKind;
 use fixpo_core::actor::Actor;
 use fixpo_core::env::{ActionSpace, Env};
+use fixpo_core::file::Critic;
 use fixpo_core::fixpo::{Config, Transition};
 use fixpo_core::gae::GaeStep;
 use fixpo_core::learn::{self, EnvRunner, LearnError};
 use fixpo_core::norm::{ObsNorm, RunningMeanStd};
 use fixpo_core::optim::linear_decay;
 use fixpo_core::rng::Pcg32;
-use fixpo_core::rollout::{Episode, NormStats, evaluate_episode};
+use fixpo_core::rollout::{Episode, NormStats, RewardNorm, evaluate_episode};
 use rayon::prelude::*;
 use std::collections::VecDeque;
 use std::path::Path;
@@ -309,13 +310,29 @@ where
         }
     }
 
-    /// The current policy's file: what `fixpo eval`, `fixpo inspect` and
-    /// the firmware load.
+    /// The critic the policy was trained with: the value function and the
+    /// statistics of the discounted return its targets were scaled by
+    /// (unit statistics when rewards are not normalised, so the device
+    /// scales by 1).
+    pub fn critic(&self) -> Critic<O, H> {
+        let ret = match self.core.collect.reward_norm {
+            RewardNorm::Off => RunningMeanStd::NEW,
+            RewardNorm::RewardScale | RewardNorm::ValueTargets => self.core.stats.ret.stats,
+        };
+        Critic {
+            value: self.core.trainer.value,
+            ret,
+        }
+    }
+
+    /// The current policy's file, with its critic (version 2): what `fixpo
+    /// eval`, `fixpo inspect` and the firmware load; a device that
+    /// fine-tunes the policy starts from the critic.
     ///
     /// # Errors
     /// [`HostError::PolicyFile`] when the policy cannot be encoded.
     pub fn policy_file(&self) -> Result<Vec<u8>> {
-        policy::encode(&self.actor(), Path::new("<policy>"))
+        policy::encode_with_critic(&self.actor(), Some(&self.critic()), Path::new("<policy>"))
     }
 
     /// Mean undiscounted return of `episodes` episodes of the current

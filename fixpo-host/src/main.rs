@@ -234,6 +234,20 @@ fn run() -> Result<ExitCode> {
                 if !info.action_std.is_empty() {
                     say(&format!("  std       {}", list(&info.action_std)));
                 }
+                match &info.critic {
+                    Some(c) => say(&format!(
+                        "critic      value {}→{}×{}→1 ({} parameters, rms {}), return σ_R {} (mean {}, {} samples)",
+                        info.obs,
+                        info.hid,
+                        info.hid,
+                        c.param_count,
+                        c.param_rms,
+                        c.ret_sigma,
+                        c.ret_mean,
+                        c.ret_count
+                    )),
+                    None => say("critic      none"),
+                }
                 say(&format!(
                     "fits tasks  {}",
                     if info.fits_tasks.is_empty() {

@@ -5,7 +5,7 @@
 use crate::error::{HostError, Result};
 use crate::tasks::{self, HiddenVisitor, Task, TaskSpec, TaskVisitor};
 use fixpo_core::actor::Actor;
-use fixpo_core::file::{self, Header};
+use fixpo_core::file::{self, Critic, Header};
 use fixpo_core::rng::Pcg32;
 use fixpo_core::rollout::evaluate_episode;
 use fixpo_core::{ActionSpace, Env, PolicyKind};
@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// Encodes `actor` as a policy file.
+/// Encodes `actor` as a policy file without a critic.
 ///
 /// # Errors
 /// [`HostError::PolicyFile`] when the actor holds a value the format
@@ -22,10 +22,25 @@ pub fn encode<const O: usize, const H: usize, const A: usize>(
     actor: &Actor<O, H, A>,
     path: &Path,
 ) -> Result<Vec<u8>> {
+    encode_with_critic(actor, None, path)
+}
+
+/// Encodes `actor` and, if given, its critic as a policy file.
+///
+/// # Errors
+/// [`HostError::PolicyFile`] when the actor or the critic holds a value
+/// the format refuses (NaN, negative variance…).
+pub fn encode_with_critic<const O: usize, const H: usize, const A: usize>(
+    actor: &Actor<O, H, A>,
+    critic: Option<&Critic<O, H>>,
+    path: &Path,
+) -> Result<Vec<u8>> {
     let mut buf = vec![0u8; file::max_encoded_len(O, H, A)];
-    let n = file::encode(actor, &mut buf).map_err(|source| HostError::PolicyFile {
-        path: path.to_owned(),
-        source,
+    let n = file::encode_with_critic(actor, critic, &mut buf).map_err(|source| {
+        HostError::PolicyFile {
+            path: path.to_owned(),
+            source,
+        }
     })?;
     buf.truncate(n);
     Ok(buf)
@@ -67,8 +82,27 @@ pub struct PolicyInfo {
     /// Standard deviations of the Gaussian policy (exp of log-std).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub action_std: Vec<f32>,
+    /// The critic section (value network and return scale), if the file
+    /// has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub critic: Option<CriticSummary>,
     /// The built-in tasks whose dimensions and action type fit.
     pub fits_tasks: Vec<&'static str>,
+}
+
+/// A policy file's critic section, as `fixpo inspect` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct CriticSummary {
+    /// Value-network parameters (`obs → hid×hid → 1`).
+    pub param_count: u32,
+    /// Mean of the discounted return.
+    pub ret_mean: f32,
+    /// Return scale σ_R = √(var + 1e-8) the value targets were divided by.
+    pub ret_sigma: f32,
+    /// Samples behind the return statistics.
+    pub ret_count: f64,
+    /// Root mean square of the value network's parameters.
+    pub param_rms: f32,
 }
 
 fn kind_name(kind: PolicyKind) -> &'static str {
@@ -106,6 +140,21 @@ pub fn inspect(path: &Path) -> Result<PolicyInfo> {
         &mut params,
     )
     .map_err(|e| file_error(path, e))?;
+    let critic = match h.critic {
+        None => None,
+        Some(c) => {
+            let mut value = vec![0.0f32; c.param_count as usize];
+            file::read_dyn_critic(&bytes, &mut value).map_err(|e| file_error(path, e))?;
+            let sq: f64 = value.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+            Some(CriticSummary {
+                param_count: c.param_count,
+                ret_mean: c.ret_mean,
+                ret_sigma: c.sigma(),
+                ret_count: c.ret_count,
+                param_rms: (sq / value.len().max(1) as f64).sqrt() as f32,
+            })
+        }
+    };
     // The log-std is the last slice of the parameters.
     let action_std = match h.kind {
         PolicyKind::Gaussian => params[params.len() - act..]
@@ -131,6 +180,7 @@ pub fn inspect(path: &Path) -> Result<PolicyInfo> {
         action_low: low,
         action_high: high,
         action_std,
+        critic,
         fits_tasks: tasks::TASKS
             .iter()
             .filter(|t| t.info.obs_dim == obs && t.info.act_dim == act && t.kind() == h.kind)

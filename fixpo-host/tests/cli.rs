@@ -177,9 +177,24 @@ fn train_eval_inspect() {
     assert!(text.contains("gaussian 3→32×32→1"), "{text}");
     assert!(text.contains("crc32 0x"), "{text}");
     assert!(text.contains("fits tasks  pendulum"), "{text}");
+    // The run's file carries its critic (format version 2).
+    assert!(text.contains("fixpo policy v2"), "{text}");
+    assert!(
+        text.contains("critic      value 3→32×32→1 (1217 parameters"),
+        "{text}"
+    );
     let json: serde_json::Value =
         serde_json::from_str(&ok(&["inspect", "--json", policy.to_str().unwrap()])).unwrap();
     assert_eq!(json["obs_mean"].as_array().unwrap().len(), 3);
+    let bytes = std::fs::read(&policy).unwrap();
+    let critic = fixpo_core::file::decode_critic::<3, 32>(&bytes)
+        .unwrap()
+        .expect("a critic");
+    let sigma = (critic.ret.var[0] + 1e-8).sqrt();
+    assert_eq!(json["critic"]["param_count"], 1217);
+    assert_eq!(json["critic"]["ret_sigma"].as_f64().unwrap() as f32, sigma);
+    // The Pendulum preset does not normalise rewards: unit statistics.
+    assert_eq!(critic.ret, fixpo_core::RunningMeanStd::NEW);
 }
 
 #[test]

@@ -1,12 +1,14 @@
-//! The layout of a version-1 file as lengths (what [`max_encoded_len`]
-//! computes), the kind byte, the fixed header's fields, and the rule every
-//! value must satisfy, shared by the writer and the reader.
+//! The layout of a file as lengths (what [`max_encoded_len`] and
+//! [`encoded_len`] compute, for both versions), the kind byte, the fixed
+//! header's fields, and the rule every value must satisfy, shared by the
+//! writer and the reader.
 //!
 //! [`max_encoded_len`]: super::max_encoded_len
+//! [`encoded_len`]: super::encoded_len
 
 use serde::Serialize;
 
-use super::{CRC_LEN, FileError, Result, VERSION};
+use super::{CRC_LEN, FileError, Result};
 use crate::dist::PolicyKind;
 
 /// The CRC-32 of [`super::checksum`].
@@ -38,7 +40,7 @@ pub(super) struct Preamble {
     pub(super) version: u16,
 }
 
-/// The rest of the fixed header (version 1): fields 3–7.
+/// The rest of the fixed header (both versions): fields 3–7.
 #[derive(Serialize)]
 pub(super) struct Shape {
     pub(super) kind: u8,
@@ -83,8 +85,69 @@ pub(super) const fn param_count(obs: usize, hid: usize, act: usize) -> Option<us
     Some(n)
 }
 
-/// Exact file length (body and checksum), or `None` on overflow.
-pub(super) const fn file_len(obs: usize, hid: usize, act: usize) -> Option<usize> {
+/// `Value::<obs, hid>::PARAMS` (the network `obs → hid×hid → 1`), or
+/// `None` on overflow.
+pub(super) const fn value_param_count(obs: usize, hid: usize) -> Option<usize> {
+    // The policy count for one action, less its one log-std.
+    match param_count(obs, hid, 1) {
+        Some(n) => Some(n - 1),
+        None => None,
+    }
+}
+
+/// Bytes of the critic section after its tag (fields 16–20 of version 2),
+/// or `None` on overflow.
+pub(super) const fn critic_len(obs: usize, hid: usize) -> Option<usize> {
+    let Some(params) = value_param_count(obs, hid) else {
+        return None;
+    };
+    let Some(bytes) = params.checked_mul(4) else {
+        return None;
+    };
+    // return mean, var (f32), count (f64), parameter count, parameters
+    bytes.checked_add(4 + 4 + 8 + varint_len(params))
+}
+
+/// Exact file length (body and checksum) of a file of `version` (1 or 2;
+/// `critic` only counts for version 2), or `None` on overflow.
+pub(super) const fn file_len(
+    version: u16,
+    obs: usize,
+    hid: usize,
+    act: usize,
+    critic: bool,
+) -> Option<usize> {
+    let Some(n) = v1_len(obs, hid, act) else {
+        return None;
+    };
+    if version < 2 {
+        return Some(n);
+    }
+    // Version 2: the critic tag, then the section if there is one.
+    if !critic {
+        return n.checked_add(1);
+    }
+    let Some(c) = critic_len(obs, hid) else {
+        return None;
+    };
+    match n.checked_add(1) {
+        Some(n) => n.checked_add(c),
+        None => None,
+    }
+}
+
+/// Offset of version 2's critic tag (field 15): right after the
+/// parameters, where a version-1 file has its checksum.
+pub(super) const fn critic_tag_at(obs: usize, hid: usize, act: usize) -> Option<usize> {
+    match v1_len(obs, hid, act) {
+        Some(n) => Some(n - CRC_LEN),
+        None => None,
+    }
+}
+
+/// Length of a version-1 file (fields 1–14 and the checksum; the version
+/// varint is one byte in both versions).
+const fn v1_len(obs: usize, hid: usize, act: usize) -> Option<usize> {
     let Some(params) = param_count(obs, hid, act) else {
         return None;
     };
@@ -98,7 +161,7 @@ pub(super) const fn file_len(obs: usize, hid: usize, act: usize) -> Option<usize
         return None;
     };
     let fixed = 4 // magic
-        + varint_len(VERSION as usize)
+        + 1 // version (1 or 2: one varint byte)
         + 1 // kind
         + varint_len(obs)
         + varint_len(hid)

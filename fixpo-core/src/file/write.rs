@@ -1,30 +1,48 @@
-//! Writing a policy file ([`encode`]): the body through postcard's
-//! serializer, then its CRC-32.
+//! Writing a policy file ([`encode`], [`encode_with_critic`]): the body
+//! through postcard's serializer, then its CRC-32. Always the current
+//! [`VERSION`].
 
 use serde::ser::{SerializeSeq, SerializeTuple};
 use serde::{Serialize, Serializer};
 
-use super::layout::{Preamble, Rule, Shape, check_bounds, check_count, kind_byte, param_count};
-use super::{CRC_LEN, FileError, MAGIC, Result, VERSION, checksum, max_encoded_len};
+use super::layout::{
+    Preamble, Rule, Shape, check_bounds, check_count, kind_byte, param_count, value_param_count,
+};
+use super::{CRC_LEN, Critic, FileError, MAGIC, Result, VERSION, checksum, encoded_len};
 use crate::actor::Actor;
 use crate::params::Params;
-use crate::policy::Policy;
+use crate::policy::{Policy, Value};
 
-/// Writes `actor` as a policy file into `buf`; returns the number of bytes
-/// written, [`max_encoded_len`]`(O, H, A)`.
+/// Writes `actor` as a policy file without a critic into `buf`; returns
+/// the number of bytes written, [`encoded_len`]`(O, H, A, false)`. See
+/// [`encode_with_critic`].
 ///
 /// # Errors
-/// - [`FileError::BufferTooSmall`] when `buf` is shorter than
-///   [`max_encoded_len`]`(O, H, A)`;
+/// As [`encode_with_critic`].
+pub fn encode<const O: usize, const H: usize, const A: usize>(
+    actor: &Actor<O, H, A>,
+    buf: &mut [u8],
+) -> Result<usize> {
+    encode_with_critic(actor, None, buf)
+}
+
+/// Writes `actor` and, if given, `critic` (the value function and return
+/// statistics a device can go on training with) as a policy file into
+/// `buf`; returns the number of bytes written,
+/// [`encoded_len`]`(O, H, A, critic.is_some())`.
+///
+/// # Errors
+/// - [`FileError::BufferTooSmall`] when `buf` is shorter than that;
 /// - [`FileError::NonFiniteValue`] or [`FileError::InvalidValue`] when the
-///   actor holds a value [`decode`](super::decode) would refuse, so a file
-///   that was written always loads. `buf` may then have been partly
-///   written.
+///   actor or the critic holds a value [`decode`](super::decode) would
+///   refuse, so a file that was written always loads. `buf` may then have
+///   been partly written.
 ///
 /// Dimensions of zero, above `u16::MAX`, or with more than `u32::MAX`
 /// parameters are refused at compile time.
-pub fn encode<const O: usize, const H: usize, const A: usize>(
+pub fn encode_with_critic<const O: usize, const H: usize, const A: usize>(
     actor: &Actor<O, H, A>,
+    critic: Option<&Critic<O, H>>,
     buf: &mut [u8],
 ) -> Result<usize> {
     const {
@@ -36,9 +54,16 @@ pub fn encode<const O: usize, const H: usize, const A: usize>(
             "the file's parameter count must equal Policy::PARAMS"
         );
         assert!(Policy::<O, H, A>::PARAMS <= u32::MAX as usize);
+        assert!(
+            matches!(value_param_count(O, H), Some(n) if n == Value::<O, H>::PARAMS),
+            "the file's value parameter count must equal Value::PARAMS"
+        );
     }
     check_actor(actor)?;
-    let len = max_encoded_len(O, H, A);
+    if let Some(c) = critic {
+        check_critic(c)?;
+    }
+    let len = encoded_len(O, H, A, critic.is_some());
     if buf.len() < len {
         return Err(FileError::BufferTooSmall);
     }
@@ -46,7 +71,7 @@ pub fn encode<const O: usize, const H: usize, const A: usize>(
     let mut ser = postcard::Serializer {
         output: postcard::ser_flavors::Slice::new(body),
     };
-    write_body(actor, &mut ser).map_err(|_| FileError::BufferTooSmall)?;
+    write_body(actor, critic, &mut ser).map_err(|_| FileError::BufferTooSmall)?;
     let written = postcard::ser_flavors::Flavor::finalize(ser.output)
         .map_err(|_| FileError::Malformed)?
         .len();
@@ -71,6 +96,14 @@ fn check_actor<const O: usize, const H: usize, const A: usize>(a: &Actor<O, H, A
         check_bounds(l, h)?;
     }
     (0..Policy::<O, H, A>::SLICES).try_for_each(|k| Rule::Finite.check_all(a.policy.slice(k)))
+}
+
+/// The reader's checks of the critic section, in the same order.
+fn check_critic<const O: usize, const H: usize>(c: &Critic<O, H>) -> Result<()> {
+    Rule::Finite.check_all(&c.ret.mean)?;
+    Rule::NonNegative.check_all(&c.ret.var)?;
+    check_count(c.ret.count)?;
+    (0..Value::<O, H>::SLICES).try_for_each(|k| Rule::Finite.check_all(c.value.slice(k)))
 }
 
 /// A slice of `f32` written as a postcard sequence (length, then elements).
@@ -101,8 +134,25 @@ impl<P: Params> Serialize for ParamsOut<'_, P> {
     }
 }
 
+/// The critic section (fields 16–20), the value of postcard's `Option`.
+struct CriticOut<'a, const O: usize, const H: usize>(&'a Critic<O, H>);
+
+impl<const O: usize, const H: usize> Serialize for CriticOut<'_, O, H> {
+    fn serialize<S: Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut t = s.serialize_tuple(5)?;
+        t.serialize_element(&c.ret.mean[0])?;
+        t.serialize_element(&c.ret.var[0])?;
+        t.serialize_element(&c.ret.count)?;
+        t.serialize_element(&u32::try_from(Value::<O, H>::PARAMS).unwrap_or(u32::MAX))?;
+        t.serialize_element(&ParamsOut(&c.value))?;
+        t.end()
+    }
+}
+
 fn write_body<const O: usize, const H: usize, const A: usize, F: postcard::ser_flavors::Flavor>(
     a: &Actor<O, H, A>,
+    critic: Option<&Critic<O, H>>,
     ser: &mut postcard::Serializer<F>,
 ) -> postcard::Result<()> {
     // Dimensions fit a u16 (checked at compile time in `encode`).
@@ -128,5 +178,6 @@ fn write_body<const O: usize, const H: usize, const A: usize, F: postcard::ser_f
     u32::try_from(Policy::<O, H, A>::PARAMS)
         .unwrap_or(u32::MAX)
         .serialize(&mut *ser)?;
-    ParamsOut(&a.policy).serialize(&mut *ser)
+    ParamsOut(&a.policy).serialize(&mut *ser)?;
+    critic.map(CriticOut).serialize(&mut *ser)
 }

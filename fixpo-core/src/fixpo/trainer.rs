@@ -132,6 +132,16 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         (&self.old_policy, &self.old_norm)
     }
 
+    /// Goes back to the policy, normalisation and value function the last
+    /// update started from ([`Trainer::previous`]): for a caller whose own
+    /// check refuses the update. β and the optimisers' moments keep what
+    /// the update did.
+    pub fn revert(&mut self) {
+        self.policy = self.old_policy;
+        self.norm = self.old_norm;
+        self.value = self.old_value;
+    }
+
     /// One update on `batch` with the serial backend, keeping the current
     /// normalisation. See [`Trainer::update_with_norm`].
     ///

@@ -2,14 +2,13 @@
 //! the board the end-to-end tests run. See firmware/README.md.
 //!
 //! Boot: validate the policy (flash region, or a host file) with
-//! fixpo-core's decoder; on a typed error, log it and fall back to the zero
-//! action. Then, per the semihosting command line
+//! fixpo-core's decoder, straight into the learner (`adapt::load`; a
+//! version-2 file's critic, the value function and return scale, comes
+//! with it, else V starts from scratch); on a typed error, log it and fall
+//! back to the zero action. Then, per the semihosting command line
 //! (`scripts/firmware.sh run -- WORD...`):
 //! - `policy=PATH`: read the policy from a host file instead of the flashed
 //!   region (no rebuild needed);
-//! - `critic=PATH`: a value function for adaptation, as a policy file of the
-//!   same shape whose mean network is V and whose log-std is ln σ_R, the
-//!   return scale V was trained with (without it V starts from scratch);
 //! - `infer`: print the action for 100 fixed observations (f32 bits);
 //! - `adapt=N`: evaluate, run N episodes each followed by a FixPO update,
 //!   evaluate again;
@@ -31,8 +30,8 @@ mod app {
     use crate::hostio;
     use cortex_m_rt::{ExceptionFrame, entry, exception};
     use defmt_semihosting as _; // global defmt logger over semihosting
-    use fixpo_firmware::adapt::{self, Deploy};
-    use fixpo_firmware::boot::{self, Loaded};
+    use fixpo_firmware::adapt;
+    use fixpo_firmware::boot;
     use fixpo_firmware::control::{self, HID};
     use fixpo_firmware::mem::{self, FILE_LEN, ROLLOUT};
     use fixpo_firmware::plant::{SimPlant, Wires};
@@ -41,7 +40,6 @@ mod app {
     #[derive(Default)]
     struct Options<'a> {
         policy_path: Option<&'a str>,
-        critic_path: Option<&'a str>,
         bench: Option<u32>,
         infer: bool,
         adapt: Option<u32>,
@@ -66,8 +64,6 @@ mod app {
         for word in cmdline.split_ascii_whitespace() {
             if let Some(p) = word.strip_prefix("policy=") {
                 o.policy_path = Some(p);
-            } else if let Some(p) = word.strip_prefix("critic=") {
-                o.critic_path = Some(p);
             } else if let Some(n) = word.strip_prefix("bench=") {
                 o.bench = count(word, n);
             } else if let Some(n) = word.strip_prefix("adapt=") {
@@ -136,71 +132,42 @@ mod app {
             None => Options::default(),
         };
 
-        // Boot phase: decode the policy into the scratch actor.
-        let boot = mem.scratch.boot();
+        // Boot phase: decode the policy straight into the learner, then
+        // stage the deployed controller in the scratch region.
+        let learner = &mut *mem.learner;
         // A host file, when asked for, replaces the region: if it cannot be
         // read, the policy is missing (no silent use of another policy).
         let bytes = match options.policy_path {
-            Some(path) => host_file("host policy", path, &mut boot.file),
+            Some(path) => host_file("host policy", path, mem.scratch.file()),
             None => boot::region_policy(),
         };
-        let deploy = match boot::decode(bytes, &mut boot.actor) {
-            Loaded::Ok => Deploy::of(&boot.actor),
-            Loaded::Missing | Loaded::Rejected(_) => {
-                boot::sim_fallback(&wires);
-                finish(&options)
-            }
+        let Ok(loaded) = boot::decode(bytes, learner) else {
+            boot::sim_fallback(&wires);
+            finish(&options)
         };
+        let deploy = loaded.deploy;
+        let actor = boot::stage(mem.scratch, learner, &deploy);
 
         if options.infer {
-            boot::report_inference(&mut boot.actor);
+            boot::report_inference(actor);
         }
         if let Some(n) = options.bench {
             defmt::info!("bench: {=u32} control steps", n);
-            let sum = control::bench(&mut boot.actor, n);
+            let sum = control::bench(actor, n);
             defmt::info!("bench done (checksum {=f32})", sum);
         }
 
         let want_train = options.adapt.is_some() || options.upd.is_some();
         if want_train {
+            // The simulated plant, fresh for each evaluation and each run.
+            let plant = || SimPlant::new(&wires, ROLLOUT as u32);
             let before = match options.adapt {
-                Some(_) => adapt::evaluate(
-                    "before",
-                    &boot.actor,
-                    &mut SimPlant::new(&wires, ROLLOUT as u32),
-                ),
+                Some(_) => adapt::evaluate("before", actor, &mut plant()),
                 None => 0.0,
             };
-            // The network moves into the trainer; boot data is dead now.
-            let learner = &mut *mem.learner;
-            learner.trainer.policy = boot.actor.policy;
-            learner.trainer.beta = 1.0;
+            // The staged controller is dead now: the scratch region holds
+            // the rollout.
             adapt::set_scope(&mut learner.trainer, options.head);
-            let mut critic = None;
-            if let Some(path) = options.critic_path {
-                let boot = mem.scratch.boot();
-                if let Some(b) = host_file("critic", path, &mut boot.file) {
-                    match fixpo_core::file::decode_into::<{ control::OBS }, HID, { control::ACT }>(
-                        b,
-                        &mut boot.actor,
-                    ) {
-                        Ok(()) => {
-                            defmt::info!("critic ok");
-                            critic = Some((
-                                &boot.actor.policy.net,
-                                boot.actor.policy.log_std[0],
-                                boot.actor.obs_norm.count,
-                            ));
-                        }
-                        Err(e) => defmt::error!("critic error: {}", e),
-                    }
-                }
-            }
-            if critic.is_none() {
-                defmt::warn!("no critic: value function starts from scratch");
-            }
-            let scaler = adapt::init_value(&mut learner.trainer, critic);
-
             if let Some(n) = options.upd {
                 let name = options.updcfg.unwrap_or("full");
                 let Some(cfg) = adapt::bench_config(name) else {
@@ -208,19 +175,11 @@ mod app {
                     hostio::exit(false)
                 };
                 defmt::info!("update bench: {=u32} updates, config {=str}", n, name);
-                let out = adapt::run(
-                    learner,
-                    mem.scratch,
-                    &deploy,
-                    scaler,
-                    &mut SimPlant::new(&wires, ROLLOUT as u32),
-                    &cfg,
-                    n,
-                );
+                let out = adapt::run(learner, mem.scratch, &mut plant(), &cfg, n);
                 defmt::info!("update bench done: {=u32} updates", out.updates);
             }
             if let Some(n) = options.adapt {
-                let cfg = adapt::config();
+                let cfg = adapt::SETTINGS.update;
                 defmt::info!(
                     "adapt: {=u32} episodes of {=usize} steps, scope {}, eps_kl {=f32}",
                     n,
@@ -228,22 +187,9 @@ mod app {
                     learner.trainer.scope,
                     cfg.eps_kl
                 );
-                let out = adapt::run(
-                    learner,
-                    mem.scratch,
-                    &deploy,
-                    scaler,
-                    &mut SimPlant::new(&wires, ROLLOUT as u32),
-                    &cfg,
-                    n,
-                );
-                let boot = mem.scratch.boot();
-                deploy.stage(&learner.trainer.policy, &mut boot.actor);
-                let after = adapt::evaluate(
-                    "after",
-                    &boot.actor,
-                    &mut SimPlant::new(&wires, ROLLOUT as u32),
-                );
+                let out = adapt::run(learner, mem.scratch, &mut plant(), &cfg, n);
+                let actor = boot::stage(mem.scratch, learner, &deploy);
+                let after = adapt::evaluate("after", actor, &mut plant());
                 defmt::info!(
                     "adapt done: {=u32} updates, {=u32} trust-region violations, mean return before {=f32} after {=f32}",
                     out.updates,

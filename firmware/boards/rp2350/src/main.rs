@@ -25,7 +25,7 @@ use embedded_hal::pwm::SetDutyCycle;
 use panic_probe as _; // panic → defmt message → HardFault below
 use rp235x_hal::{self as hal, Clock, fugit::RateExtU32, pac};
 
-use fixpo_firmware::boot::{self, Loaded};
+use fixpo_firmware::boot;
 use fixpo_firmware::hw::{self, ControlTimer, HwConfig, HwPlant, Watchdog};
 use fixpo_firmware::mem;
 use fixpo_plant::Overrun;
@@ -166,22 +166,23 @@ fn main() -> ! {
     let mut plant = HwPlant::new(i2c, pwm, dir, Tick { timer, next }, Dog(watchdog), RIG);
     #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
     let mut memory = mem::take();
-    if boot::decode(boot::region_policy(), &mut memory.scratch.boot().actor) != Loaded::Ok {
+    let Ok(loaded) = boot::decode(boot::region_policy(), memory.learner) else {
         // LED at 10 Hz: no valid policy.
         hw::safe_stop(&mut plant, |_| {
             let _ = led.toggle();
-        });
-    }
+        })
+    };
     if plant.fault().is_some() {
         // LED at 1 Hz: plant fault.
         hw::safe_stop(&mut plant, |n| blink_slow(&mut led, n));
     }
     #[cfg(feature = "adapt")]
-    boot::adapt_on(&mut memory, &mut plant, ADAPT_ROUNDS);
-    let boot = memory.scratch.boot();
+    let actor = boot::adapt_on(&mut memory, &loaded.deploy, &mut plant, ADAPT_ROUNDS);
+    #[cfg(not(feature = "adapt"))]
+    let actor = boot::stage(memory.scratch, memory.learner, &loaded.deploy);
 
     let _ = led.set_high(); // LED on: controlling
-    let fault = hw::control(&mut plant, &mut boot.actor, |p| p.fault());
+    let fault = hw::control(&mut plant, actor, |p| p.fault());
     defmt::error!("control stopped: {}", fault);
     hw::safe_stop(&mut plant, |n| blink_slow(&mut led, n))
 }

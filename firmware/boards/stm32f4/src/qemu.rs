@@ -5,15 +5,16 @@
 //! init (the HAL would wait forever for a PLL lock), runs the simulated
 //! pendulum (fixpo-firmware's `SimPlant`) instead of the I²C encoder and
 //! PWM motor, logs defmt frames on USART1 and ends with a semihosting exit
-//! status. At boot it decodes the policy in the flash region, prints the
+//! status. At boot it decodes the policy in the flash region into the
+//! learner (with its critic, for a version-2 file), prints the
 //! 100-observation inference report (the test compares the action bits
-//! with the host's), then evaluates, runs 2 adaptation rounds, evaluates
-//! again and reports the stack high-water mark.
+//! with the host's), then evaluates, runs 2 adaptation rounds (the same
+//! library code as a real board's `adapt` build), evaluates again and
+//! reports the stack high-water mark.
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use cortex_m_semihosting::debug;
-use fixpo_firmware::adapt::{self, Deploy};
-use fixpo_firmware::boot::{self, Loaded};
+use fixpo_firmware::boot;
 use fixpo_firmware::mem::{self, ROLLOUT};
 use fixpo_firmware::plant::{SimPlant, Wires};
 
@@ -28,43 +29,17 @@ fn main() -> ! {
     mem::paint_stack();
     uart_log::init();
     defmt::info!("fixpo stm32f4 (qemu netduinoplus2) up");
-    let memory = mem::take();
+    let mut memory = mem::take();
     let wires = Wires::new();
-    let boot = memory.scratch.boot();
-    if boot::decode(boot::region_policy(), &mut boot.actor) != Loaded::Ok {
+    let learner = &mut *memory.learner;
+    let Ok(loaded) = boot::decode(boot::region_policy(), learner) else {
         boot::sim_fallback(&wires);
         finish();
-    }
-    boot::report_inference(&mut boot.actor);
+    };
+    boot::report_inference(boot::stage(memory.scratch, learner, &loaded.deploy));
 
-    let deploy = Deploy::of(&boot.actor);
-    let plant = || SimPlant::new(&wires, ROLLOUT as u32);
-    let before = adapt::evaluate("before", &boot.actor, &mut plant());
-    let learner = &mut *memory.learner;
-    learner.trainer.policy = boot.actor.policy;
-    learner.trainer.beta = 1.0;
-    adapt::set_scope(&mut learner.trainer, false);
-    let scaler = adapt::init_value(&mut learner.trainer, None);
-    let cfg = adapt::config();
-    let out = adapt::run(
-        learner,
-        memory.scratch,
-        &deploy,
-        scaler,
-        &mut plant(),
-        &cfg,
-        ROUNDS,
-    );
-    let boot = memory.scratch.boot();
-    deploy.stage(&learner.trainer.policy, &mut boot.actor);
-    let after = adapt::evaluate("after", &boot.actor, &mut plant());
-    defmt::info!(
-        "adapt done: {=u32} updates, {=u32} trust-region violations, mean return before {=f32} after {=f32}",
-        out.updates,
-        out.violations,
-        before,
-        after
-    );
+    let mut plant = SimPlant::new(&wires, ROLLOUT as u32);
+    boot::adapt_on(&mut memory, &loaded.deploy, &mut plant, ROUNDS);
     finish()
 }
 
