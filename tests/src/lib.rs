@@ -1,1 +1,4 @@
-//! Cross-crate tests live in `tests/`.
+//! Cross-crate tests live in `tests/`; this library holds what several of
+//! them share.
+
+pub mod device;

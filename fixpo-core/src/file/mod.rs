@@ -96,7 +96,7 @@ pub use read::{
     decode, decode_critic, decode_critic_into, decode_into, decode_parts, read_dyn,
     read_dyn_critic, read_header,
 };
-pub use write::{encode, encode_with_critic};
+pub use write::{encode, encode_parts, encode_with_critic};
 
 /// The first four bytes of every policy file.
 pub const MAGIC: [u8; 4] = *b"FXPO";

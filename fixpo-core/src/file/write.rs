@@ -1,4 +1,5 @@
-//! Writing a policy file ([`encode`], [`encode_with_critic`]): the body
+//! Writing a policy file ([`encode`], [`encode_with_critic`],
+//! [`encode_parts`]): the body
 //! through postcard's serializer, then its CRC-32. Always the current
 //! [`VERSION`].
 
@@ -10,6 +11,7 @@ use super::layout::{
 };
 use super::{CRC_LEN, Critic, FileError, MAGIC, Result, VERSION, checksum, encoded_len};
 use crate::actor::Actor;
+use crate::norm::{ObsNorm, RunningMeanStd};
 use crate::params::Params;
 use crate::policy::{Policy, Value};
 
@@ -45,6 +47,35 @@ pub fn encode_with_critic<const O: usize, const H: usize, const A: usize>(
     critic: Option<&Critic<O, H>>,
     buf: &mut [u8],
 ) -> Result<usize> {
+    let norm = ObsNorm {
+        stats: actor.obs_norm,
+        clip: actor.obs_clip,
+    };
+    encode_parts(
+        &actor.policy,
+        &norm,
+        &actor.action_low,
+        &actor.action_high,
+        critic.map(|c| (&c.value, &c.ret)),
+        buf,
+    )
+}
+
+/// [`encode_with_critic`] from the parts of an actor and a critic, where
+/// they live (the mirror of [`decode_parts`](super::decode_parts)): a
+/// device writes its trainer's policy and value network without an
+/// `Actor` or `Critic` copy on its stack.
+///
+/// # Errors
+/// As [`encode_with_critic`].
+pub fn encode_parts<const O: usize, const H: usize, const A: usize>(
+    policy: &Policy<O, H, A>,
+    norm: &ObsNorm<O>,
+    low: &[f32; A],
+    high: &[f32; A],
+    critic: Option<(&Value<O, H>, &RunningMeanStd<1>)>,
+    buf: &mut [u8],
+) -> Result<usize> {
     const {
         assert!(O >= 1 && O <= u16::MAX as usize, "OBS must be in 1..=65535");
         assert!(H >= 1 && H <= u16::MAX as usize, "HID must be in 1..=65535");
@@ -59,7 +90,13 @@ pub fn encode_with_critic<const O: usize, const H: usize, const A: usize>(
             "the file's value parameter count must equal Value::PARAMS"
         );
     }
-    check_actor(actor)?;
+    let parts = Parts {
+        policy,
+        norm,
+        low,
+        high,
+    };
+    check_actor(&parts)?;
     if let Some(c) = critic {
         check_critic(c)?;
     }
@@ -71,7 +108,7 @@ pub fn encode_with_critic<const O: usize, const H: usize, const A: usize>(
     let mut ser = postcard::Serializer {
         output: postcard::ser_flavors::Slice::new(body),
     };
-    write_body(actor, critic, &mut ser).map_err(|_| FileError::BufferTooSmall)?;
+    write_body(&parts, critic, &mut ser).map_err(|_| FileError::BufferTooSmall)?;
     let written = postcard::ser_flavors::Flavor::finalize(ser.output)
         .map_err(|_| FileError::Malformed)?
         .len();
@@ -83,27 +120,38 @@ pub fn encode_with_critic<const O: usize, const H: usize, const A: usize>(
     Ok(len)
 }
 
+/// What a file holds of an actor, by reference.
+struct Parts<'a, const O: usize, const H: usize, const A: usize> {
+    policy: &'a Policy<O, H, A>,
+    norm: &'a ObsNorm<O>,
+    low: &'a [f32; A],
+    high: &'a [f32; A],
+}
+
+/// The critic's parts: the value network and the return statistics.
+type CriticParts<'a, const O: usize, const H: usize> = (&'a Value<O, H>, &'a RunningMeanStd<1>);
+
 /// The value checks of the reader, in the same order, on an actor about to
 /// be written.
-fn check_actor<const O: usize, const H: usize, const A: usize>(a: &Actor<O, H, A>) -> Result<()> {
-    Rule::Positive.check(a.obs_clip)?;
-    Rule::Finite.check_all(&a.obs_norm.mean)?;
-    Rule::NonNegative.check_all(&a.obs_norm.var)?;
-    check_count(a.obs_norm.count)?;
-    Rule::Finite.check_all(&a.action_low)?;
-    Rule::Finite.check_all(&a.action_high)?;
-    for (&l, &h) in a.action_low.iter().zip(&a.action_high) {
+fn check_actor<const O: usize, const H: usize, const A: usize>(a: &Parts<O, H, A>) -> Result<()> {
+    Rule::Positive.check(a.norm.clip)?;
+    Rule::Finite.check_all(&a.norm.stats.mean)?;
+    Rule::NonNegative.check_all(&a.norm.stats.var)?;
+    check_count(a.norm.stats.count)?;
+    Rule::Finite.check_all(a.low)?;
+    Rule::Finite.check_all(a.high)?;
+    for (&l, &h) in a.low.iter().zip(a.high) {
         check_bounds(l, h)?;
     }
     (0..Policy::<O, H, A>::SLICES).try_for_each(|k| Rule::Finite.check_all(a.policy.slice(k)))
 }
 
 /// The reader's checks of the critic section, in the same order.
-fn check_critic<const O: usize, const H: usize>(c: &Critic<O, H>) -> Result<()> {
-    Rule::Finite.check_all(&c.ret.mean)?;
-    Rule::NonNegative.check_all(&c.ret.var)?;
-    check_count(c.ret.count)?;
-    (0..Value::<O, H>::SLICES).try_for_each(|k| Rule::Finite.check_all(c.value.slice(k)))
+fn check_critic<const O: usize, const H: usize>((value, ret): CriticParts<O, H>) -> Result<()> {
+    Rule::Finite.check_all(&ret.mean)?;
+    Rule::NonNegative.check_all(&ret.var)?;
+    check_count(ret.count)?;
+    (0..Value::<O, H>::SLICES).try_for_each(|k| Rule::Finite.check_all(value.slice(k)))
 }
 
 /// A slice of `f32` written as a postcard sequence (length, then elements).
@@ -135,24 +183,24 @@ impl<P: Params> Serialize for ParamsOut<'_, P> {
 }
 
 /// The critic section (fields 16–20), the value of postcard's `Option`.
-struct CriticOut<'a, const O: usize, const H: usize>(&'a Critic<O, H>);
+struct CriticOut<'a, const O: usize, const H: usize>(CriticParts<'a, O, H>);
 
 impl<const O: usize, const H: usize> Serialize for CriticOut<'_, O, H> {
     fn serialize<S: Serializer>(&self, s: S) -> core::result::Result<S::Ok, S::Error> {
-        let c = self.0;
+        let (value, ret) = self.0;
         let mut t = s.serialize_tuple(5)?;
-        t.serialize_element(&c.ret.mean[0])?;
-        t.serialize_element(&c.ret.var[0])?;
-        t.serialize_element(&c.ret.count)?;
+        t.serialize_element(&ret.mean[0])?;
+        t.serialize_element(&ret.var[0])?;
+        t.serialize_element(&ret.count)?;
         t.serialize_element(&u32::try_from(Value::<O, H>::PARAMS).unwrap_or(u32::MAX))?;
-        t.serialize_element(&ParamsOut(&c.value))?;
+        t.serialize_element(&ParamsOut(value))?;
         t.end()
     }
 }
 
 fn write_body<const O: usize, const H: usize, const A: usize, F: postcard::ser_flavors::Flavor>(
-    a: &Actor<O, H, A>,
-    critic: Option<&Critic<O, H>>,
+    a: &Parts<O, H, A>,
+    critic: Option<CriticParts<O, H>>,
     ser: &mut postcard::Serializer<F>,
 ) -> postcard::Result<()> {
     // Dimensions fit a u16 (checked at compile time in `encode`).
@@ -167,17 +215,17 @@ fn write_body<const O: usize, const H: usize, const A: usize, F: postcard::ser_f
         obs: dim(O),
         hid: dim(H),
         act: dim(A),
-        obs_clip: a.obs_clip,
+        obs_clip: a.norm.clip,
     }
     .serialize(&mut *ser)?;
-    SeqOut(&a.obs_norm.mean).serialize(&mut *ser)?;
-    SeqOut(&a.obs_norm.var).serialize(&mut *ser)?;
-    a.obs_norm.count.serialize(&mut *ser)?;
-    SeqOut(&a.action_low).serialize(&mut *ser)?;
-    SeqOut(&a.action_high).serialize(&mut *ser)?;
+    SeqOut(&a.norm.stats.mean).serialize(&mut *ser)?;
+    SeqOut(&a.norm.stats.var).serialize(&mut *ser)?;
+    a.norm.stats.count.serialize(&mut *ser)?;
+    SeqOut(a.low).serialize(&mut *ser)?;
+    SeqOut(a.high).serialize(&mut *ser)?;
     u32::try_from(Policy::<O, H, A>::PARAMS)
         .unwrap_or(u32::MAX)
         .serialize(&mut *ser)?;
-    ParamsOut(&a.policy).serialize(&mut *ser)?;
+    ParamsOut(a.policy).serialize(&mut *ser)?;
     critic.map(CriticOut).serialize(&mut *ser)
 }

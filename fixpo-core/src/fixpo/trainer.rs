@@ -142,6 +142,28 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         self.value = self.old_value;
     }
 
+    /// Moves the policy halfway back to the one the last update started
+    /// from, parameter by parameter (θ ← θ + ½·(θ_old − θ)), keeping the
+    /// current normalisation: one step of a caller's own backtracking along
+    /// the update's segment (the adaptation round's cumulative bound,
+    /// `adapt::Total`). Whatever it yields must be checked again.
+    pub fn halve_towards_previous(&mut self) {
+        self.policy.lerp_towards(&self.old_policy, 0.5);
+    }
+
+    /// A policy-sized buffer the trainer leaves idle between updates (the
+    /// update's gradient buffer; the next update overwrites it): room for a
+    /// third policy without more RAM, such as the factory policy the
+    /// adaptation round checks drift against.
+    pub fn spare_policy(&mut self) -> &mut Policy<O, H, A> {
+        &mut self.grad_policy
+    }
+
+    /// What [`Trainer::spare_policy`] holds.
+    pub fn spare(&self) -> &Policy<O, H, A> {
+        &self.grad_policy
+    }
+
     /// One update on `batch` with the serial backend, keeping the current
     /// normalisation. See [`Trainer::update_with_norm`].
     ///

@@ -72,16 +72,22 @@
 //! ```
 
 use crate::actor::Actor;
-use crate::env::Env;
 use crate::file::{self, FileError};
-use crate::fixpo::{Config, Serial, Transition, UpdateReport};
+use crate::fixpo::{Config, Transition};
 use crate::gae::GaeStep;
-use crate::learn::{LearnError, Learner};
+use crate::learn::Learner;
 use crate::norm::{ObsNorm, RewardScaler};
-use crate::params::Params;
 use crate::policy::Policy;
 use crate::rng::Pcg32;
-use crate::rollout::{CollectConfig, EnvSlot, Episode, evaluate_episode};
+use crate::rollout::CollectConfig;
+
+mod keeper;
+mod round;
+mod total;
+
+pub use keeper::{Decision, Keeper};
+pub use round::{Adapter, Deployed, RoundReport, TrustCheck, Verdict, evaluate, fingerprint};
+pub use total::{Factory, Total, TotalReport};
 
 /// Update and collection settings of on-device adaptation.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -240,6 +246,31 @@ pub fn load<const O: usize, const H: usize, const A: usize>(
     })
 }
 
+/// Writes the adapted controller as a version-2 policy file into `buf`:
+/// the learner's policy with `deploy`'s normalisation and bounds, and its
+/// critic (value network and return statistics), so that [`load`] resumes
+/// adaptation where it stopped. No `Actor` is built on the stack. Returns
+/// the length, [`file::encoded_len`]`(O, H, A, true)`.
+///
+/// # Errors
+/// As [`file::encode_parts`] (a buffer too short, or a non-finite number
+/// that the reader would refuse).
+pub fn save<const O: usize, const H: usize, const A: usize>(
+    learner: &Learner<O, H, A>,
+    deploy: &Deploy<O, A>,
+    buf: &mut [u8],
+) -> Result<usize, FileError> {
+    let t = &learner.trainer;
+    file::encode_parts(
+        &t.policy,
+        &deploy.norm,
+        &deploy.low,
+        &deploy.high,
+        Some((&t.value, &learner.stats.ret.stats)),
+        buf,
+    )
+}
+
 /// Sets up a learner whose policy, normalisation and (if `critic`) value
 /// network and return statistics are in place; see [`load`].
 pub fn prepare<const O: usize, const H: usize, const A: usize>(
@@ -260,207 +291,4 @@ pub fn prepare<const O: usize, const H: usize, const A: usize>(
     learner.stats.obs = t.norm.stats;
     learner.collect = settings.collect;
     learner.track_obs = false;
-}
-
-/// A deployed policy as a checker sees it: the network and the
-/// normalisation it reads raw observations through.
-#[derive(Clone, Copy, Debug)]
-pub struct Deployed<'a, const O: usize, const H: usize, const A: usize> {
-    /// The policy.
-    pub policy: &'a Policy<O, H, A>,
-    /// Its observation normalisation.
-    pub norm: &'a ObsNorm<O>,
-}
-
-/// What a [`TrustCheck`] found.
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Verdict {
-    /// The largest divergence found (`+∞` if any was not finite).
-    pub max_kl: f64,
-    /// Every state inside the trust region (a finite KL ≤ ε_KL).
-    pub passed: bool,
-}
-
-/// An independent check of one update's trust region: D_KL(old ‖ new)
-/// ≤ `eps_kl` at the raw observation of every transition of `batch`.
-pub trait TrustCheck<const O: usize, const H: usize, const A: usize> {
-    /// Checks the pair at every state of `batch`.
-    fn check(
-        &mut self,
-        old: Deployed<'_, O, H, A>,
-        new: Deployed<'_, O, H, A>,
-        batch: &[Transition<O, A>],
-        eps_kl: f32,
-    ) -> Verdict;
-}
-
-impl<F, const O: usize, const H: usize, const A: usize> TrustCheck<O, H, A> for F
-where
-    F: FnMut(Deployed<'_, O, H, A>, Deployed<'_, O, H, A>, &[Transition<O, A>], f32) -> Verdict,
-{
-    fn check(
-        &mut self,
-        old: Deployed<'_, O, H, A>,
-        new: Deployed<'_, O, H, A>,
-        batch: &[Transition<O, A>],
-        eps_kl: f32,
-    ) -> Verdict {
-        self(old, new, batch, eps_kl)
-    }
-}
-
-/// What one round did.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RoundReport {
-    /// The update's own report (its certified max KL, β, fixup steps…).
-    pub update: UpdateReport,
-    /// Return of the last episode that finished during the rollout (NaN if
-    /// none did).
-    pub episode_return: f32,
-    /// The independent check's verdict.
-    pub check: Verdict,
-    /// The trainer's copy of π_old is the policy that collected the
-    /// rollout.
-    pub fingerprint_ok: bool,
-    /// Both checks passed and the new policy is deployed; otherwise the
-    /// update was reverted and π_old stays.
-    pub kept: bool,
-}
-
-/// The plant, its episode in progress, the random stream and the check:
-/// what rounds carry from one to the next.
-#[derive(Clone, Debug)]
-pub struct Adapter<E, C, const O: usize> {
-    /// The plant.
-    pub env: E,
-    /// Its episode in progress.
-    pub slot: EnvSlot<O>,
-    /// Exploration and minibatch shuffling.
-    pub rng: Pcg32,
-    /// The independent check.
-    pub check: C,
-}
-
-impl<E, C, const O: usize> Adapter<E, C, O> {
-    /// Rounds on `env`, checked by `check`, drawing from stream 1 of
-    /// `seed`.
-    pub fn new(env: E, check: C, seed: u64) -> Self {
-        Self {
-            env,
-            slot: EnvSlot::NEW,
-            rng: Pcg32::new(seed, 1),
-            check,
-        }
-    }
-
-    /// One round: rollout, update, independent check, revert on failure
-    /// (see the [module docs](self)). The rollout is `rollout.batch.len()`
-    /// steps of the plant.
-    ///
-    /// # Errors
-    /// [`LearnError`]: the rollout failed or the update was refused; the
-    /// deployed policy is then unchanged.
-    pub fn round<const H: usize, const A: usize, const N: usize>(
-        &mut self,
-        learner: &mut Learner<O, H, A>,
-        rollout: &mut Rollout<O, A, N>,
-        cfg: &Config,
-    ) -> Result<RoundReport, LearnError>
-    where
-        E: Env<O, A>,
-        C: TrustCheck<O, H, A>,
-    {
-        let old_fp = fingerprint(&learner.trainer.policy, &learner.trainer.norm);
-        let mut episode_return = f32::NAN;
-        let (env, slot) = (&mut self.env, &mut self.slot);
-        let update = learner.iterate(
-            &mut rollout.batch,
-            &mut rollout.gae,
-            cfg,
-            &mut self.rng,
-            &mut Serial,
-            |b, batch, gae, rng, merge| {
-                let seen = b.collect(env, slot, rng, batch, gae, &mut |ep| {
-                    episode_return = ep.ret;
-                })?;
-                merge(&seen);
-                Ok(())
-            },
-        )?;
-        let trainer = &mut learner.trainer;
-        let (prev, prev_norm) = trainer.previous();
-        let fingerprint_ok = fingerprint(prev, prev_norm) == old_fp;
-        let check = self.check.check(
-            Deployed {
-                policy: prev,
-                norm: prev_norm,
-            },
-            Deployed {
-                policy: &trainer.policy,
-                norm: &trainer.norm,
-            },
-            &rollout.batch,
-            cfg.eps_kl,
-        );
-        let kept = fingerprint_ok && check.passed;
-        if !kept {
-            trainer.revert();
-        }
-        Ok(RoundReport {
-            update,
-            episode_return,
-            check,
-            fingerprint_ok,
-            kept,
-        })
-    }
-}
-
-/// Fingerprint of a deployed policy's every number (parameters, kind,
-/// statistics, clip), to tell that two copies are the same policy.
-pub fn fingerprint<const O: usize, const H: usize, const A: usize>(
-    policy: &Policy<O, H, A>,
-    norm: &ObsNorm<O>,
-) -> u64 {
-    let mut h = 0x9E37_79B9_7F4A_7C15u64;
-    let mut eat = |x: u64| {
-        h = (h ^ x).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        h ^= h >> 31;
-    };
-    eat(policy.kind as u64);
-    for k in 0..Policy::<O, H, A>::SLICES {
-        policy.slice(k).iter().for_each(|x| eat(x.to_bits().into()));
-    }
-    let s = &norm.stats;
-    s.mean
-        .iter()
-        .chain(&s.var)
-        .chain([&norm.clip])
-        .for_each(|x| eat(x.to_bits().into()));
-    eat(s.count.to_bits());
-    h
-}
-
-/// Mean deterministic return of `actor` on `env` over `episodes` episodes,
-/// episode `k` starting from the stream `(seed, k)` (so two evaluations
-/// with the same seed compare the same starts); `on_episode` sees each.
-pub fn evaluate<E, const O: usize, const H: usize, const A: usize>(
-    env: &mut E,
-    actor: &Actor<O, H, A>,
-    episodes: u64,
-    seed: u64,
-    on_episode: &mut dyn FnMut(u64, Episode),
-) -> f32
-where
-    E: Env<O, A>,
-{
-    let mut sum = 0.0;
-    for k in 0..episodes {
-        let mut rng = Pcg32::new(seed, k);
-        let ep = evaluate_episode(env, actor, &mut rng, true);
-        on_episode(k, ep);
-        sum += ep.ret;
-    }
-    sum / episodes.max(1) as f32
 }

@@ -1,0 +1,101 @@
+//! The on-device adaptation set-up the host tests share with the firmware:
+//! its simulated plant, a policy file with a critic as the host exports it,
+//! and plain-loop evaluation.
+
+use fixpo_core::envs::Pendulum;
+use fixpo_core::file;
+use fixpo_core::fixpo::Config;
+use fixpo_core::rng::Pcg32;
+use fixpo_core::rollout::CollectConfig;
+use fixpo_core::{Actor, Env, Params, Policy};
+use fixpo_host::Silent;
+use fixpo_host::config::RunConfig;
+
+/// One plant episode (9 s at 20 Hz) per round, as on the firmware.
+pub const ROLLOUT: usize = 180;
+pub const EVAL_EPISODES: u64 = 5;
+pub const EVAL_SEED: u64 = 0xE7A1_5EED;
+
+/// The firmware's simulated plant (`firmware/src/plant.rs`): Pendulum-v1
+/// with m = 1.2 kg, l = 1.1 m and friction 0.05, episodes of 180 steps.
+pub fn plant() -> Pendulum {
+    let mut p = Pendulum::new();
+    p.m = 1.2;
+    p.l = 1.1;
+    p.friction = 0.05;
+    p.max_episode_steps = ROLLOUT as u32;
+    p
+}
+
+/// A Pendulum policy and its critic as the host exports them (the QEMU
+/// test's training run).
+pub fn host_file(seed: u64) -> Vec<u8> {
+    let mut cfg = RunConfig::reference("pendulum");
+    cfg.seed = seed;
+    cfg.total_steps = 16 * 1024;
+    cfg.hidden = 32;
+    cfg.num_envs = 8;
+    cfg.steps_per_env = 256;
+    cfg.lr_decay = false;
+    cfg.log_std_init = 0.0;
+    cfg.eval_every = 0;
+    cfg.eval_episodes = 1;
+    cfg.collect = CollectConfig {
+        gamma: 0.9,
+        lambda: 0.95,
+        ..CollectConfig::REFERENCE
+    };
+    cfg.update = Config {
+        epochs: 10,
+        minibatch: 64,
+        fixup_minibatch: 2048,
+        lr: 1e-3,
+        eps_kl: 0.5,
+        c_beta: 3.0,
+        vf_coef: 0.5,
+        vf_clip: 0.0,
+        norm_adv: true,
+        ..Config::REFERENCE
+    };
+    let mut learner = fixpo_host::Learner::<_, 3, 32, 1>::new(Pendulum::new, cfg).unwrap();
+    learner.run(&mut Silent).unwrap();
+    let bytes = learner.policy_file().unwrap();
+    // The file holds the trainer's value network and return statistics.
+    let critic = file::decode_critic::<3, 32>(&bytes).unwrap().unwrap();
+    assert_eq!(critic, learner.critic());
+    assert_eq!(critic.value, learner.trainer().value);
+    assert_eq!(critic.ret, learner.stats().ret.stats);
+    bytes
+}
+
+/// Mean return of `actor` over the evaluation starts on `plant`: a plain
+/// loop.
+pub fn mean_return_on<E: Env<3, 1>>(plant: &mut E, actor: &Actor<3, 32, 1>) -> f32 {
+    let mut sum = 0.0;
+    for k in 0..EVAL_EPISODES {
+        let env = &mut *plant;
+        let mut rng = Pcg32::new(EVAL_SEED, k);
+        let mut obs = env.reset(&mut rng);
+        loop {
+            let s = env.step(&actor.act(&obs));
+            sum += s.reward;
+            if s.terminated || s.truncated {
+                break;
+            }
+            obs = s.obs;
+        }
+    }
+    sum / EVAL_EPISODES as f32
+}
+
+/// Every parameter's bits, in slice order.
+pub fn bits(p: &Policy<3, 32, 1>) -> Vec<u32> {
+    (0..Policy::<3, 32, 1>::SLICES)
+        .flat_map(|k| p.slice(k).iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+        .collect()
+}
+
+/// [`mean_return_on`] the simulated plant.
+pub fn mean_return(actor: &Actor<3, 32, 1>) -> f32 {
+    mean_return_on(&mut plant(), actor)
+}
