@@ -57,8 +57,9 @@ pub enum CutMode {
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Cut {
     /// Effects (bytes changed by erases and programs) still allowed; the
-    /// cut falls on the operation that would exceed them. `0` cuts the
-    /// next erase or program before it changes anything (`Prefix`).
+    /// cut falls on the erase or program that would exceed them, or on
+    /// the first read once they are spent. `0` cuts the next operation
+    /// before it changes anything (`Prefix`).
     pub after: u64,
     /// How the interrupted operation is left.
     pub mode: CutMode,
@@ -237,6 +238,13 @@ impl<const ERASE: usize, const WRITE: usize> ReadNorFlash for MockFlash<ERASE, W
         self.stats.reads += 1;
         let from = offset as usize;
         self.check(from, bytes.len(), 1)?;
+        if self.cut.is_some_and(|c| c.after == 0) {
+            // The armed effects are spent: the power is gone before this
+            // read (e.g. the read-back after the commit).
+            self.cut = None;
+            self.dead = true;
+            return Err(MockError::PowerCut);
+        }
         bytes.copy_from_slice(&self.mem[from..from + bytes.len()]);
         Ok(())
     }
