@@ -173,8 +173,9 @@ impl<const ERASE: usize, const WRITE: usize> MockFlash<ERASE, WRITE> {
         }
     }
 
-    /// Applies `change(i, old, partial) -> new` to byte `i` of `from..from
-    /// + len` as far as the armed cut allows; `Err(PowerCut)` if it fired.
+    /// Applies `change(i, old, partial) -> new` to byte `i` of the `len`
+    /// bytes at `from` as far as the armed cut allows; `Err(PowerCut)` if
+    /// it fired.
     /// `partial` is `None` for the full effect, `Some(random)` for a
     /// partial one.
     fn apply(

@@ -237,8 +237,7 @@ impl<F: NorFlash> Store<F> {
             (newest.seq.wrapping_sub(r.seq), u32::MAX - pos)
         };
         let mut last = None;
-        let mut skipped = 0;
-        for _ in self.locations() {
+        for (skipped, _) in (0u32..).zip(self.locations()) {
             let mut next: Option<RecordInfo> = None;
             self.for_each_header(flash, |r| {
                 let k = key(&r);
@@ -257,7 +256,6 @@ impl<F: NorFlash> Store<F> {
                     return Ok(Some(Loaded { record, skipped }));
                 }
             }
-            skipped += 1;
         }
         Ok(None)
     }

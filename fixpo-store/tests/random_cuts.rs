@@ -21,7 +21,12 @@ struct Tally {
 
 /// Writes (and now and then restores the factory record) with a cut armed
 /// at a random point of each operation until `cuts` cuts have fired.
-fn run<const E: usize, const W: usize>(sectors: usize, layout: Layout, seed: u64, cuts: u32) -> Tally {
+fn run<const E: usize, const W: usize>(
+    sectors: usize,
+    layout: Layout,
+    seed: u64,
+    cuts: u32,
+) -> Tally {
     let mut rng = Rng(seed);
     let mut flash = MockFlash::<E, W>::new(sectors);
     let mut store = Store::open(&mut flash, layout).unwrap();
@@ -85,7 +90,12 @@ fn run<const E: usize, const W: usize>(sectors: usize, layout: Layout, seed: u64
             let c = store.write(&mut flash, &next).unwrap();
             let (reopened, active) = boot(&mut flash, layout).unwrap();
             store = reopened;
-            assert_eq!(active.map(|(b, _)| b), Some(next.clone()), "write after cut {}", t.cuts);
+            assert_eq!(
+                active.map(|(b, _)| b),
+                Some(next.clone()),
+                "write after cut {}",
+                t.cuts
+            );
             t.wrapped |= last_seq.is_some_and(|s| c.seq < s);
             last_seq = Some(c.seq);
             committed = Some(next);
@@ -93,7 +103,10 @@ fn run<const E: usize, const W: usize>(sectors: usize, layout: Layout, seed: u64
     }
     // The factory record survived everything.
     assert_eq!(
-        store.load_factory(&mut flash, &mut buf, valid).unwrap().map(|f| f.len as usize),
+        store
+            .load_factory(&mut flash, &mut buf, valid)
+            .unwrap()
+            .map(|f| f.len as usize),
         Some(factory.len())
     );
     assert_eq!(&buf[..factory.len()], &factory[..]);

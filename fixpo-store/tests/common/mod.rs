@@ -48,11 +48,14 @@ pub fn valid(b: &[u8]) -> bool {
     b.len() >= 8 && fnv(&b[..b.len() - 4]).to_le_bytes() == b[b.len() - 4..]
 }
 
+/// The active body and what `load_active` said about it.
+pub type Active = Option<(Vec<u8>, Loaded)>;
+
 /// Opens the store after a reboot and loads the active record.
 pub fn boot<F: NorFlash>(
     flash: &mut F,
     layout: Layout,
-) -> Result<(Store<F>, Option<(Vec<u8>, Loaded)>), StoreError<F::Error>> {
+) -> Result<(Store<F>, Active), StoreError<F::Error>> {
     let mut store = Store::open(flash, layout)?;
     let mut buf = vec![0u8; store.layout().1.max_body];
     let loaded = store.load_active(flash, &mut buf, valid)?;
