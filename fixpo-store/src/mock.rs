@@ -292,3 +292,83 @@ impl<const ERASE: usize, const WRITE: usize> NorFlash for MockFlash<ERASE, WRITE
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Flash = MockFlash<8, 2>;
+
+    #[test]
+    fn nor_semantics_alignment_and_bounds() {
+        let mut f = Flash::new(2);
+        assert_eq!(f.capacity(), 16);
+        f.write(2, &[0x0F, 0xF0]).unwrap();
+        f.write(2, &[0x3C, 0xFF]).unwrap();
+        assert_eq!(&f.bytes()[2..4], &[0x0C, 0xF0]);
+        assert_eq!(f.stats().overwrites, 2);
+        assert_eq!(f.write(1, &[0, 0]), Err(MockError::NotAligned));
+        assert_eq!(f.write(2, &[0]), Err(MockError::NotAligned));
+        assert_eq!(f.write(16, &[0, 0]), Err(MockError::OutOfBounds));
+        assert_eq!(f.erase(4, 8), Err(MockError::NotAligned));
+        assert_eq!(f.erase(8, 24), Err(MockError::OutOfBounds));
+        f.erase(0, 8).unwrap();
+        assert!(f.bytes().iter().all(|&b| b == 0xFF));
+        assert_eq!(f.stats().sectors_erased, 1);
+    }
+
+    #[test]
+    fn cuts_leave_a_prefix_a_torn_byte_or_a_subset_and_then_refuse() {
+        for after in 0..4u64 {
+            let mut f = Flash::new(1);
+            f.arm(Cut {
+                after,
+                mode: CutMode::Prefix,
+                seed: 1,
+            });
+            assert_eq!(f.write(0, &[0; 4]), Err(MockError::PowerCut));
+            let zeros = f.bytes().iter().take_while(|&&b| b == 0).count();
+            assert_eq!(zeros as u64, after);
+            assert!(f.bytes()[zeros..].iter().all(|&b| b == 0xFF));
+            assert_eq!(f.read(0, &mut [0; 1]), Err(MockError::PowerCut));
+            assert_eq!(f.erase(0, 8), Err(MockError::PowerCut));
+            f.reboot();
+            f.erase(0, 8).unwrap();
+        }
+        // A torn byte: some, not necessarily all, of its bits cleared.
+        let mut torn_seen = false;
+        for seed in 0..32 {
+            let mut f = Flash::new(1);
+            f.arm(Cut {
+                after: 1,
+                mode: CutMode::TornByte,
+                seed,
+            });
+            assert!(f.write(0, &[0x00, 0x00]).is_err());
+            assert_eq!(f.bytes()[0], 0);
+            assert!(f.bytes()[2..].iter().all(|&b| b == 0xFF));
+            torn_seen |= f.bytes()[1] != 0 && f.bytes()[1] != 0xFF;
+        }
+        assert!(torn_seen);
+        // An erase cut with Scatter: some bytes erased, some not.
+        let mut f = Flash::new(1);
+        f.write(0, &[0; 8]).unwrap();
+        f.arm(Cut {
+            after: 0,
+            mode: CutMode::Scatter,
+            seed: 3,
+        });
+        assert!(f.erase(0, 8).is_err());
+        assert!(f.bytes().iter().any(|&b| b != 0xFF) && f.bytes().iter().any(|&b| b != 0));
+        // Spent effects cut the next read (e.g. a read-back).
+        let mut f = Flash::new(1);
+        f.arm(Cut {
+            after: 2,
+            mode: CutMode::Prefix,
+            seed: 0,
+        });
+        f.write(0, &[1, 2]).unwrap();
+        assert_eq!(f.read(0, &mut [0; 2]), Err(MockError::PowerCut));
+        assert_eq!(f.stats().effects, 2);
+    }
+}

@@ -107,7 +107,6 @@ pub struct Status {
 ///
 /// The store keeps only a few words in RAM; every method takes the flash
 /// device, so the caller keeps ownership of it between operations.
-#[derive(Debug, Clone)]
 pub struct Store<F> {
     pub(crate) layout: Layout,
     pub(crate) geo: Geometry,
@@ -117,6 +116,25 @@ pub struct Store<F> {
     cursor: Option<Location>,
     next_seq: u32,
     flash: PhantomData<fn(&mut F)>,
+}
+
+// By hand: the derives would ask `F` (the flash driver) to be `Clone`
+// and `Debug` although the store holds none of it.
+impl<F> Clone for Store<F> {
+    fn clone(&self) -> Self {
+        Store { ..*self }
+    }
+}
+
+impl<F> core::fmt::Debug for Store<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Store")
+            .field("layout", &self.layout)
+            .field("newest", &self.newest)
+            .field("active", &self.active)
+            .field("next_seq", &self.next_seq)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<F: NorFlash> Store<F> {
