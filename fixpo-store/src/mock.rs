@@ -97,6 +97,8 @@ pub struct MockFlash<const ERASE: usize, const WRITE: usize> {
     mem: Vec<u8>,
     stats: Stats,
     cut: Option<Cut>,
+    /// Erases and programs left before a cut armed by operation index.
+    cut_at_op: Option<(u64, CutMode)>,
     dead: bool,
     rng: u64,
 }
@@ -108,6 +110,7 @@ impl<const ERASE: usize, const WRITE: usize> MockFlash<ERASE, WRITE> {
             mem: vec![0xFF; sectors * ERASE],
             stats: Stats::default(),
             cut: None,
+            cut_at_op: None,
             dead: false,
             rng: 0,
         }
@@ -131,12 +134,24 @@ impl<const ERASE: usize, const WRITE: usize> MockFlash<ERASE, WRITE> {
     /// Arms a power cut (replacing any armed one).
     pub fn arm(&mut self, cut: Cut) {
         self.cut = Some(cut);
+        self.cut_at_op = None;
         self.rng = cut.seed ^ 0x9E37_79B9_7F4A_7C15;
+    }
+
+    /// Arms a power cut on the erase or program `ops` operations from now
+    /// (`0`: the next one), before it changes any byte (`Prefix`), with
+    /// its first byte half done (`TornByte`) or with a random subset of
+    /// its bytes done (`Scatter`). Replaces any armed cut.
+    pub fn arm_at_operation(&mut self, ops: u64, mode: CutMode, seed: u64) {
+        self.cut = None;
+        self.cut_at_op = Some((ops, mode));
+        self.rng = seed ^ 0x9E37_79B9_7F4A_7C15;
     }
 
     /// Disarms a cut that has not fired.
     pub fn disarm(&mut self) {
         self.cut = None;
+        self.cut_at_op = None;
     }
 
     /// Whether a cut fired and the device waits for [`MockFlash::reboot`].
@@ -149,6 +164,7 @@ impl<const ERASE: usize, const WRITE: usize> MockFlash<ERASE, WRITE> {
     pub fn reboot(&mut self) {
         self.dead = false;
         self.cut = None;
+        self.cut_at_op = None;
     }
 
     fn next_random(&mut self) -> u64 {
@@ -185,6 +201,18 @@ impl<const ERASE: usize, const WRITE: usize> MockFlash<ERASE, WRITE> {
         change: impl Fn(usize, u8, Option<u8>) -> u8,
     ) -> Result<(), MockError> {
         self.stats.operations += 1;
+        match self.cut_at_op {
+            Some((0, mode)) => {
+                self.cut_at_op = None;
+                self.cut = Some(Cut {
+                    after: 0,
+                    mode,
+                    seed: 0,
+                });
+            }
+            Some((n, mode)) => self.cut_at_op = Some((n - 1, mode)),
+            None => {}
+        }
         let allowed = match self.cut {
             Some(c) if c.after < len as u64 => Some((c.after as usize, c.mode)),
             _ => None,

@@ -130,6 +130,40 @@ fn every_byte_offset_and_operation_boundary() {
 }
 
 #[test]
+fn every_operation_index() {
+    let ops = scenario();
+    let mut clean = device();
+    assert!(run(&mut clean, &ops, None).is_none());
+    // Erases and programs after the first boot (which only reads).
+    let total = clean.stats().operations;
+    let mut cuts = 0;
+    for mode in [CutMode::Prefix, CutMode::TornByte, CutMode::Scatter] {
+        for k in 0..total {
+            let mut flash = device();
+            boot(&mut flash, layout()).unwrap();
+            flash.arm_at_operation(k, mode, k);
+            // `run` boots again (reads only) before its first operation.
+            let (before, target, _) =
+                run(&mut flash, &ops, None).unwrap_or_else(|| panic!("no cut at op {k}"));
+            flash.reboot();
+            let (mut store, active) = boot(&mut flash, layout()).unwrap();
+            let active = active.map(|(b, _)| b);
+            if let Err(e) = judge(active.as_deref(), before.as_deref(), &target) {
+                panic!("{mode:?} cut at operation {k} of {total}: {e}");
+            }
+            let next = body(&mut Rng(k), 90);
+            store.write(&mut flash, &next).unwrap();
+            let (_, active) = boot(&mut flash, layout()).unwrap();
+            assert_eq!(active.map(|(b, _)| b), Some(next));
+            cuts += 1;
+        }
+    }
+    println!(
+        "every operation: {total} erases and programs x 3 modes = {cuts} cuts, all old or new"
+    );
+}
+
+#[test]
 fn the_store_never_programs_over_programmed_bytes() {
     let mut flash = device();
     assert!(run(&mut flash, &scenario(), None).is_none());
