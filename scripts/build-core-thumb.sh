@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds fixpo-core for thumbv7em-none-eabihf (Cortex-M4F) with each feature
-# set, no std and no alloc, then a size probe (one Gaussian 3→32×32→1 policy
-# plus its FixPO update in a staticlib) and prints its section sizes.
+# set, no std and no alloc, and fixpo-store with and without defmt, then a
+# size probe (one Gaussian 3→32×32→1 policy plus its FixPO update in a
+# staticlib) and prints its section sizes.
 #
 # Toolchain: the rustup target when installed; otherwise Debian's rustc-web
 # with library sources (RUSTC_BOOTSTRAP=1, -Zbuild-std=core), which
@@ -36,6 +37,12 @@ for features in "" "defmt" "serde" "defmt,serde"; do
   echo "== fixpo-core --no-default-features ${features:+--features $features}"
   (cd "$root/fixpo-core" && "${cargo[@]}" build --quiet --release --target "$target" "${extra[@]}" \
       --no-default-features ${features:+--features "$features"})
+done
+
+for features in "" "defmt"; do
+  echo "== fixpo-store ${features:+--features $features}"
+  (cd "$root/fixpo-store" && "${cargo[@]}" build --quiet --release --target "$target" "${extra[@]}" \
+      ${features:+--features "$features"})
 done
 
 echo "== size probe: Gaussian 3→32×32→1 policy + FixPO update (opt-level s, LTO)"
