@@ -6,13 +6,21 @@
 //! update reverted if it fails. This file only logs and picks settings.
 
 use fixpo_check::Independent;
-use fixpo_core::adapt::{self, Adapter, Settings};
+use fixpo_core::adapt::{
+    self as adapt_core, Adapter, Decision, Deploy, Keeper, RoundReport, Settings, Total,
+    fingerprint,
+};
 use fixpo_core::env::Env;
 use fixpo_core::fixpo::{Algo, Config, FixupSchedule, TrainScope, Trainer};
 use fixpo_core::learn::{LearnError, Learner};
+use fixpo_core::policy::Policy;
+use fixpo_core::rollout::EnvSlot;
 
+use crate::boot;
 use crate::control::{ACT, Controller, HID, OBS};
-use crate::mem::{ROLLOUT, Scratch};
+use crate::mem::{ROLLOUT, Rollout, Scratch};
+use crate::persist::{Flash, NoFlash, Persist};
+use crate::plant::SafeStop;
 
 /// Episodes per evaluation (before and after adaptation).
 pub const EVAL_EPISODES: u64 = 5;
@@ -26,8 +34,9 @@ pub const SETTINGS: Settings = Settings::device(ROLLOUT);
 /// Mean deterministic return of `actor` on `plant` (episodes of
 /// [`ROLLOUT`] steps) over [`EVAL_EPISODES`] episodes with fixed initial
 /// states.
+#[inline(never)]
 pub fn evaluate<E: Env<OBS, ACT>>(label: &str, actor: &Controller, plant: &mut E) -> f32 {
-    let mean = adapt::evaluate(plant, actor, EVAL_EPISODES, EVAL_SEED, &mut |k, ep| {
+    let mean = adapt_core::evaluate(plant, actor, EVAL_EPISODES, EVAL_SEED, &mut |k, ep| {
         defmt::info!(
             "eval {=str} episode {=u64}: return {=f32} ({=u32} steps)",
             label,
@@ -40,37 +49,144 @@ pub fn evaluate<E: Env<OBS, ACT>>(label: &str, actor: &Controller, plant: &mut E
     mean
 }
 
+/// Safe adaptation beyond one step (docs/store.md, firmware/README.md):
+/// the cumulative bound, the fixed evaluation, rollback and persistence.
+#[derive(Clone, Copy, Debug, PartialEq, defmt::Format)]
+pub struct Safety {
+    /// ε_total: every accepted policy stays within this KL of the factory
+    /// policy at every state of its rollout (`None`: off). Needs the
+    /// store's factory record.
+    pub eps_total: Option<f32>,
+    /// Updates between two fixed evaluations ([`EVAL_EPISODES`] episodes
+    /// from fixed starts); 0: none, hence no rollback and no writes.
+    pub eval_every: u32,
+    /// Rollback when an evaluation falls more than this (in return) below
+    /// the best persisted policy's.
+    pub margin: f32,
+    /// Accepted updates between two writes at least (flash wear).
+    pub persist_every: u32,
+    /// An evaluation is persisted when it beats the best persisted return
+    /// by more than this (`fixpo_core::adapt::Keeper::min_gain`).
+    pub min_gain: f32,
+}
+
+/// The device's safety preset: ε_total = 5·ε_KL, an evaluation every 5
+/// updates, rollback 100 below the best (the simulated pendulum's
+/// evaluation moves by tens between updates, by hundreds when a start's
+/// swing-up is lost), a write at most every 5 accepted updates (13 writes
+/// per erase of a 128 KiB STM32F4 sector: docs/store.md).
+pub const SAFETY: Safety = Safety {
+    eps_total: Some(1.0),
+    eval_every: 5,
+    margin: 100.0,
+    persist_every: 5,
+    min_gain: 0.0,
+};
+
+/// Adaptation without evaluations, bound or writes (instruction counts).
+pub const PLAIN: Safety = Safety {
+    eps_total: None,
+    eval_every: 0,
+    margin: 0.0,
+    persist_every: 0,
+    min_gain: 0.0,
+};
+
+/// What watches an adaptation run besides the trust region: the safety
+/// settings, the store (if any) and a trace of every round.
+pub struct Guards<'a, F> {
+    /// Cumulative bound, evaluations, rollback, writes.
+    pub safety: Safety,
+    /// The policy store; `None`: no bound, rollback or writes.
+    pub persist: Option<&'a mut Persist<F>>,
+    /// Sees every round right after it: its report, its rollout and the
+    /// policy it left deployed (the QEMU board records them for the host's
+    /// own check).
+    pub trace: &'a mut dyn FnMut(u32, &RoundReport, &Rollout, &Policy<OBS, HID, ACT>),
+}
+
+impl Guards<'_, NoFlash> {
+    /// No store, no trace, [`PLAIN`] settings.
+    pub fn none(
+        trace: &mut dyn FnMut(u32, &RoundReport, &Rollout, &Policy<OBS, HID, ACT>),
+    ) -> Guards<'_, NoFlash> {
+        Guards {
+            safety: PLAIN,
+            persist: None,
+            trace,
+        }
+    }
+}
+
 /// What `run` measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     /// Updates that ran (Ok or refused).
     pub updates: u32,
     /// Updates whose independently recomputed max KL exceeded ε_KL, or
     /// whose π_old fingerprint did not match (each reverted).
     pub violations: u32,
+    /// Updates reverted because no step met ε_total.
+    pub drift_refusals: u32,
+    /// Policies committed to the store.
+    pub commits: u32,
+    /// Rollbacks to the best persisted policy.
+    pub rollbacks: u32,
 }
 
 /// Runs `updates` rounds of fixpo-core's adaptation round on `plant`
 /// (one episode with the stochastic policy, a rollout of [`ROLLOUT`]
 /// steps — the plant truncates its episodes there — one FixPO update, the
-/// independent check). `learner` holds the deployed policy, set up by
-/// `fixpo_core::adapt::load`; `cfg` is [`SETTINGS`]`.update` or a
-/// benchmarking variant. The plant is lent to the round, so the caller
-/// keeps it (a real board controls it afterwards).
-pub fn run<E: Env<OBS, ACT>>(
+/// independent check), under `guards.safety`: with a store, the
+/// cumulative bound against its factory record, a fixed evaluation every
+/// `eval_every` updates judged by `fixpo_core::adapt::Keeper`, writes of
+/// new best policies (motor stopped) and rollbacks to the best persisted
+/// one. `learner` holds the deployed policy, set up by
+/// `fixpo_core::adapt::load`; `deploy` is its normalisation and bounds (a
+/// rollback may change them); `cfg` is [`SETTINGS`]`.update` or a
+/// benchmarking variant. The plant is lent, so the caller keeps it (a
+/// real board controls it afterwards).
+pub fn run<E, F>(
     learner: &mut Learner<OBS, HID, ACT>,
     scratch: &mut Scratch,
     plant: &mut E,
     cfg: &Config,
     updates: u32,
-) -> Outcome {
+    deploy: &mut Deploy<OBS, ACT>,
+    guards: Guards<'_, F>,
+) -> Outcome
+where
+    E: Env<OBS, ACT> + SafeStop,
+    F: Flash,
+{
+    let Guards {
+        safety,
+        mut persist,
+        trace,
+    } = guards;
     let mut adapter = Adapter::new(plant, Independent, SETTINGS.seed);
-    let rollout = scratch.rollout();
-    let mut out = Outcome {
-        updates: 0,
-        violations: 0,
-    };
+    let mut out = Outcome::default();
+    let mut keeper = Keeper::new(safety.margin, safety.persist_every);
+    keeper.min_gain = safety.min_gain;
+    let judged = safety.eval_every > 0 && persist.is_some();
+    if judged {
+        let ret = evaluate(
+            "reference",
+            boot::stage(scratch, learner, deploy),
+            &mut adapter.env,
+        );
+        adapter.slot = EnvSlot::NEW;
+        keeper.judge(ret);
+    }
+    if safety.eps_total.is_some() && persist.is_none() {
+        defmt::warn!("eps_total needs the store's factory record: off");
+    }
     for u in 0..updates {
-        let r = match adapter.round(learner, rollout, cfg) {
+        let mut total = match (safety.eps_total, persist.as_deref_mut()) {
+            (Some(eps), Some(p)) => p.factory().map(|f| Total::new(f, eps)),
+            _ => None,
+        };
+        let r = match adapter.round_with(learner, scratch.rollout(), cfg, total.as_mut()) {
             Ok(r) => r,
             Err(LearnError::Collect(e)) => {
                 defmt::error!("update {=u32}: rollout failed: {}", u, e);
@@ -85,33 +201,141 @@ pub fn run<E: Env<OBS, ACT>>(
             }
         };
         out.updates += 1;
-        if !r.kept {
+        log_round(u, cfg, &r);
+        trace(u, &r, scratch.rollout(), &learner.trainer.policy);
+        let step_ok = r.fingerprint_ok && r.check.passed;
+        if !step_ok {
             out.violations += 1;
+        } else if !r.kept {
+            out.drift_refusals += 1;
         }
-        let rep = r.update;
-        defmt::info!(
-            "update {=u32}: return {=f32} max_kl {=f32} eps_kl {=f32} beta {=f32} fixup_steps {=u32} backtrack_t {=f32} indep_max_kl {=f32} fingerprint_ok {=bool} primary_steps {=u32}",
-            u,
-            r.episode_return,
-            rep.max_kl,
-            cfg.eps_kl,
-            rep.beta,
-            rep.fixup_grad_steps,
-            rep.backtrack_t,
-            r.check.max_kl as f32,
-            r.fingerprint_ok,
-            rep.primary_grad_steps
+        if r.kept {
+            keeper.updated();
+        }
+        let (Some(p), true) = (persist.as_deref_mut(), judged) else {
+            continue;
+        };
+        if (u + 1) % safety.eval_every != 0 {
+            continue;
+        }
+        checkpoint(
+            learner,
+            scratch,
+            &mut adapter,
+            deploy,
+            &mut keeper,
+            p,
+            &mut out,
         );
-        if !r.kept {
+    }
+    out
+}
+
+/// The fixed evaluation after an update and what the keeper decides of
+/// it: persist the policy (motor stopped) or roll back to the best
+/// persisted one. Not inlined: its frame stays off the stack of the
+/// updates (the 64 KiB RAM budget of the QEMU board).
+#[inline(never)]
+fn checkpoint<E, C, F>(
+    learner: &mut Learner<OBS, HID, ACT>,
+    scratch: &mut Scratch,
+    adapter: &mut Adapter<&mut E, C, OBS>,
+    deploy: &mut Deploy<OBS, ACT>,
+    keeper: &mut Keeper,
+    p: &mut Persist<F>,
+    out: &mut Outcome,
+) where
+    E: Env<OBS, ACT> + SafeStop,
+    F: Flash,
+{
+    let actor = boot::stage(scratch, learner, deploy);
+    let ret = evaluate("check", actor, &mut adapter.env);
+    adapter.slot = EnvSlot::NEW;
+    match keeper.judge(ret) {
+        Decision::Reference => defmt::info!("keeper: reference return {=f32}", ret),
+        Decision::Continue => {}
+        Decision::Persist => {
+            adapter.env.stop_motor();
+            let fp = fingerprint(&learner.trainer.policy, &learner.trainer.norm);
+            let file = scratch.file();
+            match adapt_core::save(learner, deploy, file) {
+                Ok(n) if p.commit(&file[..n], fp) => {
+                    out.commits += 1;
+                    keeper.persisted(ret);
+                }
+                Ok(_) => {}
+                Err(e) => defmt::error!("store: cannot encode the policy ({})", e),
+            }
+        }
+        Decision::Rollback { best } => {
+            adapter.env.stop_motor();
+            defmt::warn!(
+                "rollback: return {=f32} fell below the best persisted {=f32} - margin {=f32}",
+                ret,
+                best,
+                keeper.margin
+            );
+            match p.load(learner, scratch.file()) {
+                Some((source, loaded)) => {
+                    *deploy = loaded.deploy;
+                    out.rollbacks += 1;
+                    keeper.rolled_back();
+                    defmt::warn!("rollback: restored {}", source);
+                }
+                None => defmt::error!("rollback: nothing to restore; policy kept"),
+            }
+        }
+    }
+}
+
+/// Logs one round: the update, both checks, the cumulative bound.
+#[inline(never)]
+fn log_round(u: u32, cfg: &Config, r: &RoundReport) {
+    let rep = r.update;
+    defmt::info!(
+        "update {=u32}: return {=f32} max_kl {=f32} eps_kl {=f32} beta {=f32} fixup_steps {=u32} backtrack_t {=f32} indep_max_kl {=f32} fingerprint_ok {=bool} primary_steps {=u32} kept {=bool}",
+        u,
+        r.episode_return,
+        rep.max_kl,
+        cfg.eps_kl,
+        rep.beta,
+        rep.fixup_grad_steps,
+        rep.backtrack_t,
+        r.check.max_kl as f32,
+        r.fingerprint_ok,
+        rep.primary_grad_steps,
+        r.kept
+    );
+    if let Some(t) = r.total {
+        defmt::info!(
+            "update {=u32}: drift_kl {=f32} eps_total_ok {=bool} total_t {=f32} halvings {=u32}",
+            u,
+            t.drift.max_kl as f32,
+            t.drift.passed,
+            t.t,
+            t.halvings
+        );
+        if let Some(e) = t.factory_error {
             defmt::error!(
-                "update {=u32}: trust region check FAILED (max KL {=f32} > eps {=f32} or fingerprint mismatch), update reverted",
+                "update {=u32}: factory policy unreadable ({}), update reverted",
                 u,
-                r.check.max_kl as f32,
-                cfg.eps_kl
+                e
             );
         }
     }
-    out
+    if !(r.fingerprint_ok && r.check.passed) {
+        defmt::error!(
+            "update {=u32}: trust region check FAILED (max KL {=f32} > eps {=f32} or fingerprint mismatch), update reverted",
+            u,
+            r.check.max_kl as f32,
+            cfg.eps_kl
+        );
+    } else if !r.kept {
+        defmt::warn!(
+            "update {=u32}: no step within eps_total, update reverted",
+            u
+        );
+    }
 }
 
 /// Benchmark variants of the device preset for `scripts/firmware.sh

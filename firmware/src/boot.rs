@@ -12,7 +12,8 @@ use fixpo_core::rng::{Pcg32, uniform_range};
 use crate::adapt;
 use crate::control::{self, ACT, ActionSource, Controller, HID, OBS};
 use crate::mem::{Memory, Scratch};
-use crate::plant::{SimPlant, Wires};
+use crate::persist::{Flash, Persist};
+use crate::plant::{SafeStop, SimPlant, Wires};
 use crate::policy;
 
 /// Why no policy was loaded.
@@ -166,19 +167,26 @@ pub fn sim_fallback(wires: &Wires) {
     );
 }
 
-/// A board's adaptation at boot, after [`decode`]: evaluate the deployed
-/// policy on `plant`, run `rounds` adaptation rounds (one episode and one
-/// FixPO update each, every update checked independently and reverted if
-/// the check fails; see [`adapt::run`]), stage the adapted policy and
-/// evaluate again. The value function is the file's critic, or fresh;
-/// observation statistics stay the file's. Returns the adapted
+/// A board's adaptation at boot, after [`decode`] (or the store's load):
+/// evaluate the deployed policy on `plant`, run `rounds` adaptation rounds
+/// under [`adapt::SAFETY`] (one episode and one FixPO update each, every
+/// update checked independently and reverted if the check fails; with a
+/// store, the cumulative bound against its factory record, rollback and
+/// writes of new best policies; see [`adapt::run`]), stage the adapted
+/// policy and evaluate again. The value function is the file's critic, or
+/// fresh; observation statistics stay the file's. Returns the adapted
 /// controller, staged in the scratch region.
-pub fn adapt_on<'m, E: Env<OBS, ACT>>(
+pub fn adapt_on<'m, E, F>(
     memory: &'m mut Memory,
-    deploy: &Deploy<OBS, ACT>,
+    deploy: &mut Deploy<OBS, ACT>,
     plant: &mut E,
     rounds: u32,
-) -> &'m mut Controller {
+    persist: Option<&mut Persist<F>>,
+) -> &'m mut Controller
+where
+    E: Env<OBS, ACT> + SafeStop,
+    F: Flash,
+{
     let learner = &mut *memory.learner;
     let before = adapt::evaluate("before", stage(memory.scratch, learner, deploy), plant);
     adapt::set_scope(&mut learner.trainer, false);
@@ -188,15 +196,29 @@ pub fn adapt_on<'m, E: Env<OBS, ACT>>(
         plant,
         &adapt::SETTINGS.update,
         rounds,
+        deploy,
+        adapt::Guards {
+            safety: adapt::SAFETY,
+            persist,
+            trace: &mut |_, _, _, _| {},
+        },
     );
     let actor = stage(memory.scratch, learner, deploy);
     let after = adapt::evaluate("after", actor, plant);
+    log_outcome(&out, before, after);
+    actor
+}
+
+/// Logs `adapt done: …` (the QEMU tests parse it).
+pub fn log_outcome(out: &adapt::Outcome, before: f32, after: f32) {
     defmt::info!(
-        "adapt done: {=u32} updates, {=u32} trust-region violations, mean return before {=f32} after {=f32}",
+        "adapt done: {=u32} updates, {=u32} trust-region violations, {=u32} drift refusals, {=u32} commits, {=u32} rollbacks, mean return before {=f32} after {=f32}",
         out.updates,
         out.violations,
+        out.drift_refusals,
+        out.commits,
+        out.rollbacks,
         before,
         after
     );
-    actor
 }

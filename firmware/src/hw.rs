@@ -184,6 +184,19 @@ where
     }
 }
 
+impl<I, P, D, T, W> crate::plant::SafeStop for HwPlant<I, P, D, T, W>
+where
+    I: I2c,
+    P: SetDutyCycle,
+    D: OutputPin,
+    T: ControlTimer,
+    W: Watchdog,
+{
+    fn stop_motor(&mut self) {
+        self.stop();
+    }
+}
+
 impl<I, P, D, T, W> Env<OBS, ACT> for HwPlant<I, P, D, T, W>
 where
     I: I2c,

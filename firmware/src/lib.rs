@@ -14,9 +14,14 @@
 //!   simulated fallback run, adaptation at boot on any plant;
 //! - [`mem`]: all large memory in statics, and the stack high-water mark;
 //! - [`adapt`]: on-device adaptation: rounds of fixpo-core's
-//!   `adapt::Adapter::round` on any plant, each update checked by
-//!   `fixpo_check::Independent` and reverted if the check fails; this
-//!   module only logs and picks settings;
+//!   `adapt::Adapter` on any plant, each update checked by
+//!   `fixpo_check::Independent` and reverted if the check fails, under the
+//!   cumulative bound ε_total, with fixed evaluations, rollback and writes
+//!   of accepted policies ([`adapt::Safety`]); this module only logs and
+//!   picks settings;
+//! - [`persist`]: the policy store (`fixpo-store`) at boot and during
+//!   adaptation: provisioning the factory record, loading the newest
+//!   committed policy, writes and rollbacks;
 //! - [`plant`]: the simulated pendulum behind embedded-hal 1.0 (QEMU);
 //! - [`hw`]: the real pendulum behind embedded-hal 1.0 (fixpo-plant's
 //!   AS5600 encoder and PWM motor), paced by a hardware timer, feeding a
@@ -30,5 +35,6 @@ pub mod boot;
 pub mod control;
 pub mod hw;
 pub mod mem;
+pub mod persist;
 pub mod plant;
 pub mod policy;

@@ -163,6 +163,7 @@ pub struct SimPlant<'w> {
     tracker: AngleTracker,
     motor: Motor<SimPwm<'w>, SimDir<'w>>,
     period: ControlPeriod<SimDelay<'w>>,
+    swap_at_ns: Option<u64>,
 }
 
 impl<'w> SimPlant<'w> {
@@ -183,7 +184,15 @@ impl<'w> SimPlant<'w> {
             tracker: AngleTracker::new(0, dt),
             motor: Motor::new(SimPwm(wires), SimDir(wires), max_torque),
             period: ControlPeriod::from_hz(SimDelay(wires), CONTROL_HZ),
+            swap_at_ns: None,
         }
+    }
+
+    /// Swaps the motor's two wires once the simulated clock reaches `ns`
+    /// (every torque acts the other way from then on): a plant change in
+    /// mid-run, for the rollback test.
+    pub fn swap_wires_at(&mut self, ns: u64) {
+        self.swap_at_ns = Some(ns);
     }
 
     /// Reads the encoder and returns the observation `[cos θ, sin θ, θ̇]`.
@@ -201,11 +210,35 @@ impl<'w> SimPlant<'w> {
     fn torque(&self) -> f32 {
         let magnitude =
             f32::from(self.wires.duty.get()) / f32::from(PWM_MAX_DUTY) * self.motor.max_torque();
-        if self.wires.forward.get() {
+        let swapped = self
+            .swap_at_ns
+            .is_some_and(|t| self.wires.elapsed_ns() >= t);
+        if self.wires.forward.get() != swapped {
             magnitude
         } else {
             -magnitude
         }
+    }
+}
+
+impl SafeStop for SimPlant<'_> {
+    fn stop_motor(&mut self) {
+        if self.motor.stop().is_err() {
+            // Infallible on the simulated pins.
+        }
+    }
+}
+
+/// A plant whose motor can be stopped at any time (while flash is written,
+/// which stalls the CPU for up to a second on some parts).
+pub trait SafeStop {
+    /// Motor off.
+    fn stop_motor(&mut self);
+}
+
+impl<T: SafeStop + ?Sized> SafeStop for &mut T {
+    fn stop_motor(&mut self) {
+        (**self).stop_motor();
     }
 }
 

@@ -50,6 +50,23 @@ impl<F: NorFlash> Store<F> {
         }
     }
 
+    /// Where the factory body lies in the flash, `(offset, len)`, if the
+    /// factory area holds a record with valid header and body CRCs: for a
+    /// device whose flash is memory-mapped, to read the factory policy in
+    /// place (no buffer). The caller still runs the body's own checks.
+    ///
+    /// # Errors
+    /// A flash read error.
+    pub fn factory_body(&self, flash: &mut F) -> Result<Option<(u32, u32)>, F> {
+        let base = self.layout.base;
+        match io::read_header(flash, &self.geo, base, FACTORY_MAGIC)? {
+            Some(h) if io::body_ok(flash, &self.geo, base, &h)? => {
+                Ok(Some((base + self.geo.header_len as u32, h.len)))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Provisions the factory record: erases the factory area, programs
     /// `body`, then the header, each read back.
     ///

@@ -118,3 +118,20 @@ fn oversize_bodies_and_factory_rules() {
     assert_eq!(status.next_seq, 1);
     assert_eq!(status.slots_left, 1);
 }
+
+#[test]
+fn the_factory_body_is_found_in_place_and_only_when_intact() {
+    let mut rng = Rng(9);
+    let layout = Layout::with_body(0, 200, 512, 4, 256).unwrap();
+    let mut flash = Flash::new(5);
+    let mut store = Store::open(&mut flash, layout).unwrap();
+    assert_eq!(store.factory_body(&mut flash).unwrap(), None);
+    let factory = body(&mut rng, 123);
+    store.write_factory(&mut flash, &factory).unwrap();
+    let (off, len) = store.factory_body(&mut flash).unwrap().unwrap();
+    let (off, len) = (off as usize, len as usize);
+    assert_eq!(&flash.bytes()[off..off + len], &factory[..]);
+    // One flipped bit of the body: its CRC fails, nothing is pointed at.
+    flash.bytes_mut()[off + 7] ^= 0x04;
+    assert_eq!(store.factory_body(&mut flash).unwrap(), None);
+}

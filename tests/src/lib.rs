@@ -2,3 +2,4 @@
 //! them share.
 
 pub mod device;
+pub mod qemu;

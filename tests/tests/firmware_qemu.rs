@@ -26,25 +26,13 @@
 //! the thumbv7em-none-eabihf target, qemu-system-arm, defmt-print, llvm-size.
 //! Set FIXPO_SKIP_FIRMWARE=1 to skip it on a machine without them.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 
 use fixpo_core::PolicyKind;
 use fixpo_core::actor::Actor;
-use fixpo_core::envs::Pendulum;
 use fixpo_core::file;
-use fixpo_core::fixpo::Config;
-use fixpo_core::rollout::CollectConfig;
-use fixpo_host::config::RunConfig;
-use fixpo_host::{Learner, Silent};
+use fixpo_tests::qemu::{build_board, field, hex, no_fault, qemu, qemu_board, trained_file};
 
-/// Host training budget: deliberately short of convergence, so the flashed
-/// policy is usable but leaves room for the device to improve it (its mean
-/// return on the mismatched plant was −819 to −969 for seeds 1–5).
-const TRAIN_STEPS: usize = 16 * 1024;
-/// Seed of the host run.
-const SEED: u64 = 2;
 /// On-device episodes, each followed by one FixPO update.
 const ADAPT_UPDATES: u32 = 60;
 /// Required improvement of the mean return over the 5 evaluation episodes
@@ -58,44 +46,6 @@ const ADAPT_UPDATES: u32 = 60;
 /// (fixpo-core's adaptation round; other seeds not re-measured).
 const MARGIN: f32 = 100.0;
 
-/// The host's training loop ([`fixpo_host::Learner`]) on Pendulum; the
-/// policy file it exports (with the critic).
-fn train() -> Vec<u8> {
-    let mut cfg = RunConfig::reference("pendulum");
-    cfg.seed = SEED;
-    cfg.total_steps = TRAIN_STEPS as u64;
-    cfg.hidden = 32;
-    cfg.num_envs = 8;
-    cfg.steps_per_env = 256;
-    cfg.lr_decay = false;
-    cfg.log_std_init = 0.0;
-    cfg.eval_every = 0;
-    cfg.eval_episodes = 1;
-    cfg.collect = CollectConfig {
-        gamma: 0.9,
-        lambda: 0.95,
-        ..CollectConfig::REFERENCE
-    };
-    cfg.update = Config {
-        epochs: 10,
-        minibatch: 64,
-        fixup_minibatch: 2048,
-        lr: 1e-3,
-        eps_kl: 0.5,
-        c_beta: 3.0,
-        vf_coef: 0.5,
-        vf_clip: 0.0,
-        norm_adv: true,
-        ..Config::REFERENCE
-    };
-    let mut learner = Learner::<_, 3, 32, 1>::new(Pendulum::new, cfg).expect("configuration");
-    let s = learner.run(&mut Silent).expect("training");
-    assert_eq!(s.kl_violations, 0);
-    let bytes = learner.policy_file().expect("export");
-    assert!(file::read_header(&bytes).unwrap().critic.is_some());
-    bytes
-}
-
 /// Writes `actor` without a critic.
 fn write_file<const H: usize>(path: &Path, actor: &Actor<3, H, 1>) -> Vec<u8> {
     let mut buf = vec![0u8; file::max_encoded_len(3, H, 1)];
@@ -103,47 +53,6 @@ fn write_file<const H: usize>(path: &Path, actor: &Actor<3, H, 1>) -> Vec<u8> {
     buf.truncate(n);
     std::fs::write(path, &buf).expect("write policy file");
     buf
-}
-
-/// The exported policy file (version 2, with the critic) and its bytes,
-/// trained once for both tests.
-fn trained_file() -> &'static (PathBuf, Vec<u8>) {
-    static FILE: OnceLock<(PathBuf, Vec<u8>)> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("firmware_qemu");
-        std::fs::create_dir_all(&dir).unwrap();
-        let t0 = std::time::Instant::now();
-        let good = train();
-        let policy_path = dir.join("policy.fxp");
-        std::fs::write(&policy_path, &good).expect("write policy file");
-        eprintln!("trained {TRAIN_STEPS} steps in {:?}", t0.elapsed());
-        (policy_path, good)
-    })
-}
-
-/// `scripts/firmware.sh build ARGS --policy POLICY`; returns the build log
-/// and the ELF's path (the script's `elf: PATH` line).
-fn build_board(args: &[&str], policy: &Path) -> (String, PathBuf) {
-    let build = Command::new(repo().join("scripts/firmware.sh"))
-        .arg("build")
-        .args(args)
-        .arg("--policy")
-        .arg(policy)
-        .output()
-        .expect("run scripts/firmware.sh build");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&build.stdout),
-        String::from_utf8_lossy(&build.stderr)
-    );
-    assert!(build.status.success(), "firmware build failed:\n{log}");
-    eprintln!("{log}");
-    let elf = log
-        .lines()
-        .find_map(|l| l.strip_prefix("elf: "))
-        .map(|p| PathBuf::from(p.trim()))
-        .unwrap_or_else(|| panic!("no `elf:` line:\n{log}"));
-    (log, elf)
 }
 
 /// Checks the 100 `infer k: obs X Y Z action A` lines of `log` against
@@ -189,56 +98,6 @@ fn check_updates(log: &str) -> u32 {
         updates += 1;
     }
     updates
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-/// Boots the qemu-mps2 ELF with these semihosting words; returns (exit
-/// code, decoded defmt text).
-fn qemu(elf: &Path, args: &[String]) -> (i32, String) {
-    qemu_board("qemu-mps2", elf, args)
-}
-
-/// Boots `elf` with board `board`'s QEMU runner.
-fn qemu_board(board: &str, elf: &Path, args: &[String]) -> (i32, String) {
-    let out = Command::new(repo().join(format!("firmware/boards/{board}/qemu-run.sh")))
-        .arg(elf)
-        .args(args)
-        // Generous: the on-device f64 check (software double) lengthens
-        // every update, and CI machines are shared; a hang still fails.
-        .env("FIXPO_QEMU_TIMEOUT", "300")
-        .output()
-        .expect("run firmware/qemu-run.sh");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let err = String::from_utf8_lossy(&out.stderr);
-    (out.status.code().unwrap_or(-1), format!("{text}{err}"))
-}
-
-fn no_fault(log: &str) {
-    for bad in ["panicked", "HardFault", "unexpected interrupt"] {
-        assert!(!log.contains(bad), "firmware reported {bad}:\n{log}");
-    }
-}
-
-/// The value after `key ` in `line`, up to the next space.
-fn field<'a>(line: &'a str, key: &str) -> &'a str {
-    let at = line
-        .find(&format!("{key} "))
-        .unwrap_or_else(|| panic!("no `{key}` in `{line}`"));
-    line[at + key.len() + 1..]
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .trim_end_matches(',')
-}
-
-fn hex(s: &str) -> u32 {
-    u32::from_str_radix(s, 16).unwrap_or_else(|_| panic!("not hex: {s}"))
 }
 
 #[test]

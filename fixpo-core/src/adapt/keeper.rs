@@ -30,8 +30,9 @@ pub enum Decision {
     /// the reference the next ones are judged against. The policy is the
     /// one already in the store.
     Reference,
-    /// A return above the best persisted one, after enough updates since
-    /// the last write: persist this policy (then call
+    /// A return above the best persisted one (by more than
+    /// [`Keeper::min_gain`]), after enough updates since the last write:
+    /// persist this policy (then call
     /// [`Keeper::persisted`]).
     Persist,
     /// The return fell more than the margin below the best persisted
@@ -54,16 +55,21 @@ pub struct Keeper {
     /// Accepted updates between two writes at least (the write rate; flash
     /// wears with every write).
     pub persist_every: u32,
+    /// How much an evaluation must beat the best persisted return by to
+    /// be persisted (0: any gain; negative: also a policy slightly worse,
+    /// down to the margin, which keeps the store close to what runs).
+    pub min_gain: f32,
     best: Option<f32>,
     since_write: u32,
 }
 
 impl Keeper {
-    /// A keeper with no reference yet.
+    /// A keeper with no reference yet, persisting any gain.
     pub const fn new(margin: f32, persist_every: u32) -> Self {
         Self {
             margin,
             persist_every,
+            min_gain: 0.0,
             best: None,
             since_write: 0,
         }
@@ -90,7 +96,7 @@ impl Keeper {
         };
         if ret.is_nan() || ret < best - self.margin {
             Decision::Rollback { best }
-        } else if ret > best && self.since_write >= self.persist_every.max(1) {
+        } else if ret > best + self.min_gain && self.since_write >= self.persist_every.max(1) {
             Decision::Persist
         } else {
             Decision::Continue
@@ -132,6 +138,19 @@ mod tests {
         assert_eq!(k.judge(-80.0), Decision::Continue, "equal is no gain");
         assert_eq!(k.judge(-90.0), Decision::Continue, "inside the margin");
         assert_eq!(k.judge(-90.5), Decision::Rollback { best: -80.0 });
+    }
+
+    #[test]
+    fn a_negative_min_gain_persists_what_stays_within_the_margin() {
+        let mut k = Keeper::new(10.0, 1);
+        k.min_gain = -5.0;
+        assert_eq!(k.judge(-100.0), Decision::Reference);
+        k.updated();
+        assert_eq!(k.judge(-104.0), Decision::Persist);
+        k.persisted(-104.0);
+        k.updated();
+        assert_eq!(k.judge(-109.5), Decision::Continue);
+        assert_eq!(k.judge(-114.5), Decision::Rollback { best: -104.0 });
     }
 
     #[test]

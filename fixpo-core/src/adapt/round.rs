@@ -130,7 +130,7 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
         E: Env<O, A>,
         C: TrustCheck<O, H, A>,
     {
-        self.run::<H, A, N, &[u8]>(learner, rollout, cfg, None)
+        self.round_with::<H, A, N, &[u8]>(learner, rollout, cfg, None)
     }
 
     /// [`Adapter::round`] under the cumulative bound `total` as well: the
@@ -152,10 +152,16 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
         C: TrustCheck<O, H, A>,
         F: Factory<O, H, A>,
     {
-        self.run(learner, rollout, cfg, Some(total))
+        self.round_with(learner, rollout, cfg, Some(total))
     }
 
-    fn run<const H: usize, const A: usize, const N: usize, F>(
+    /// [`Adapter::round_within`] when `total` is given, else
+    /// [`Adapter::round`] (one call site for a caller whose bound is
+    /// optional).
+    ///
+    /// # Errors
+    /// As [`Adapter::round`].
+    pub fn round_with<const H: usize, const A: usize, const N: usize, F>(
         &mut self,
         learner: &mut Learner<O, H, A>,
         rollout: &mut Rollout<O, A, N>,
@@ -246,6 +252,8 @@ where
 /// factory policy and within ε_KL of π_old (`step` holds the latter's
 /// verdict for the policy the trainer holds), or reports t = 0 (the caller
 /// reverts). The policy π passed both checks on entry except ε_total.
+/// Not inlined: its frame stays off the stack of the update it follows.
+#[inline(never)]
 fn enforce_total<C, F, const O: usize, const H: usize, const A: usize>(
     check: &mut C,
     trainer: &mut Trainer<O, H, A>,

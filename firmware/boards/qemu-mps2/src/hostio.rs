@@ -1,4 +1,5 @@
-//! Host services over semihosting: exit status, command line, file reads.
+//! Host services over semihosting: exit status, command line, file reads,
+//! a trace file.
 //!
 //! Only for QEMU and debugger-attached runs: on a bare board without a
 //! debugger, a semihosting call traps (HardFault). The defmt transport uses
@@ -38,6 +39,8 @@ pub enum HostIoError {
     },
     /// Fewer bytes arrived than the file holds.
     Read,
+    /// The host took fewer bytes than written.
+    Write,
 }
 
 /// The command line QEMU passes (`-semihosting-config arg=...`), words
@@ -65,23 +68,7 @@ pub fn cmdline(buf: &mut [u8]) -> Option<&str> {
 /// # Errors
 /// See [`HostIoError`].
 pub fn read_file(path: &str, buf: &mut [u8]) -> Result<usize, HostIoError> {
-    let mut cpath = [0u8; 256];
-    if path.len() >= cpath.len() {
-        return Err(HostIoError::PathTooLong);
-    }
-    cpath[..path.len()].copy_from_slice(path.as_bytes());
-
-    // SAFETY: SYS_OPEN reads a NUL-terminated string of the given length
-    // from `cpath`, which lives across the call.
-    let handle = unsafe {
-        cortex_m_semihosting::syscall(
-            nr::OPEN,
-            &[cpath.as_ptr() as usize, nr::open::R_BINARY, path.len()],
-        )
-    };
-    if handle as isize == -1 {
-        return Err(HostIoError::Open);
-    }
+    let handle = open(path, nr::open::R_BINARY)?;
     let result = read_open(handle, buf);
     // SAFETY: `handle` came from SYS_OPEN and is closed once.
     unsafe { cortex_m_semihosting::syscall(nr::CLOSE, &[handle]) };
@@ -105,4 +92,72 @@ fn read_open(handle: usize, buf: &mut [u8]) -> Result<usize, HostIoError> {
         return Err(HostIoError::Read);
     }
     Ok(len)
+}
+
+/// Opens the host file at `path` in semihosting mode `mode`.
+fn open(path: &str, mode: usize) -> Result<usize, HostIoError> {
+    let mut cpath = [0u8; 256];
+    if path.len() >= cpath.len() {
+        return Err(HostIoError::PathTooLong);
+    }
+    cpath[..path.len()].copy_from_slice(path.as_bytes());
+    // SAFETY: SYS_OPEN reads a NUL-terminated string of the given length
+    // from `cpath`, which lives across the call.
+    let handle = unsafe {
+        cortex_m_semihosting::syscall(nr::OPEN, &[cpath.as_ptr() as usize, mode, path.len()])
+    };
+    if handle as isize == -1 {
+        return Err(HostIoError::Open);
+    }
+    Ok(handle)
+}
+
+/// A host file written from the start, record by record (left open: the
+/// run ends with the firmware, and the host closes it).
+pub struct TraceFile(usize);
+
+impl TraceFile {
+    /// Creates (or truncates) the host file at `path`.
+    ///
+    /// # Errors
+    /// See [`HostIoError`].
+    pub fn create(path: &str) -> Result<Self, HostIoError> {
+        open(path, nr::open::W_TRUNC_BINARY).map(Self)
+    }
+
+    /// Appends `bytes`.
+    ///
+    /// # Errors
+    /// [`HostIoError::Write`] when the host took fewer bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), HostIoError> {
+        // SAFETY: the host reads `bytes.len()` bytes from `bytes`, which
+        // lives across the call.
+        let not_written = unsafe {
+            cortex_m_semihosting::syscall(
+                nr::WRITE,
+                &[self.0, bytes.as_ptr() as usize, bytes.len()],
+            )
+        };
+        if not_written == 0 {
+            Ok(())
+        } else {
+            Err(HostIoError::Write)
+        }
+    }
+
+    /// Appends `xs` as little-endian f32 bytes, in chunks (no large stack
+    /// buffer).
+    ///
+    /// # Errors
+    /// As [`TraceFile::write`].
+    pub fn write_f32s(&mut self, xs: &[f32]) -> Result<(), HostIoError> {
+        let mut buf = [0u8; 256];
+        for chunk in xs.chunks(buf.len() / 4) {
+            for (b, x) in buf.chunks_exact_mut(4).zip(chunk) {
+                b.copy_from_slice(&x.to_le_bytes());
+            }
+            self.write(&buf[..4 * chunk.len()])?;
+        }
+        Ok(())
+    }
 }

@@ -16,7 +16,19 @@
 //! - `bench=N`: run N control steps (for instruction counting);
 //! - `upd=N` with `updcfg=e1|e2|nofix|full`: N updates on one rollout (for
 //!   instruction counting);
-//! - `panic`: panic on purpose, to check that failures reach the host.
+//! - `panic`: panic on purpose, to check that failures reach the host;
+//! - `store`: keep policies in the policy store (`fixpo-store`) in the
+//!   PSRAM (file-backed under QEMU: see `psram.rs`): the given policy
+//!   becomes its factory record, boot loads the newest committed one, and
+//!   adaptation runs under the device's safety preset (`adapt::SAFETY`:
+//!   ε_total, evaluations, rollback, writes), which these words change:
+//!   `eps_total=X|off`, `eval_every=N`, `margin=X`, `persist_every=N`,
+//!   `min_gain=X`; `flash_delay=N` sets the emulated program time (cycles
+//!   per word); `swap_after_s=S` swaps the motor's wires after S seconds of
+//!   simulated time (a plant change, to force a rollback); `trace=PATH`
+//!   writes every round to the host file PATH (`u32` update, `u8` kept,
+//!   the rollout's raw observations and the deployed policy's parameters,
+//!   f32 little-endian) for the host's own check of the bounds.
 //!
 //! The board-agnostic steps (decoding, inference report, adaptation, the
 //! simulated plant) are the `fixpo-firmware` library's; this crate adds the
@@ -25,16 +37,21 @@
 #![no_main]
 
 mod hostio;
+mod psram;
 
 mod app {
     use crate::hostio;
+    use crate::psram::Psram;
     use cortex_m_rt::{ExceptionFrame, entry, exception};
     use defmt_semihosting as _; // global defmt logger over semihosting
+    use fixpo_core::{Params, Policy};
     use fixpo_firmware::adapt;
     use fixpo_firmware::boot;
     use fixpo_firmware::control::{self, HID};
     use fixpo_firmware::mem::{self, FILE_LEN, ROLLOUT};
+    use fixpo_firmware::persist::{self, Persist};
     use fixpo_firmware::plant::{SimPlant, Wires};
+    use fixpo_store::Layout;
 
     /// Options from the semihosting command line.
     #[derive(Default)]
@@ -47,6 +64,65 @@ mod app {
         upd: Option<u32>,
         updcfg: Option<&'a str>,
         panic: bool,
+        store: bool,
+        safety: Option<adapt::Safety>,
+        flash_delay: u32,
+        swap_after_s: Option<u32>,
+        trace: Option<&'a str>,
+    }
+
+    /// A decimal such as `-30`, `0.25` or `1e9` read without core's float
+    /// parser (its tables cost 13 KB of flash).
+    fn decimal(s: &str) -> Option<f32> {
+        let (s, exp) = match s.split_once(['e', 'E']) {
+            Some((m, e)) => (m, e.parse::<i32>().ok()?),
+            None => (s, 0),
+        };
+        let (neg, s) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        if int.is_empty() && frac.is_empty() {
+            return None;
+        }
+        let mut x = 0.0f64;
+        let mut scale = 0i32;
+        for (digits, is_frac) in [(int, false), (frac, true)] {
+            for c in digits.bytes() {
+                let d = c.checked_sub(b'0').filter(|d| *d <= 9)?;
+                x = x * 10.0 + f64::from(d);
+                scale -= i32::from(is_frac);
+            }
+        }
+        let x = x * libm::pow(10.0, f64::from(exp + scale));
+        Some(if neg { -x } else { x } as f32)
+    }
+
+    fn number(word: &str, n: &str) -> Option<f32> {
+        let x = decimal(n);
+        if x.is_none() {
+            defmt::warn!("ignoring bad number in {=str}", word);
+        }
+        x
+    }
+
+    /// A safety word (`eps_total=`, `eval_every=`, …) applied to `s`;
+    /// false if `word` is not one.
+    fn safety_word(word: &str, s: &mut adapt::Safety) -> bool {
+        let Some((key, v)) = word.split_once('=') else {
+            return false;
+        };
+        match key {
+            "eps_total" if v == "off" => s.eps_total = None,
+            "eps_total" => s.eps_total = number(word, v).or(s.eps_total),
+            "eval_every" => s.eval_every = count(word, v).unwrap_or(s.eval_every),
+            "margin" => s.margin = number(word, v).unwrap_or(s.margin),
+            "persist_every" => s.persist_every = count(word, v).unwrap_or(s.persist_every),
+            "min_gain" => s.min_gain = number(word, v).unwrap_or(s.min_gain),
+            _ => return false,
+        }
+        true
     }
 
     fn count(word: &str, n: &str) -> Option<u32> {
@@ -60,9 +136,23 @@ mod app {
     }
 
     fn parse(cmdline: &str) -> Options<'_> {
-        let mut o = Options::default();
+        let mut o = Options {
+            flash_delay: DEFAULT_FLASH_DELAY,
+            ..Options::default()
+        };
+        let mut safety = adapt::SAFETY;
         for word in cmdline.split_ascii_whitespace() {
-            if let Some(p) = word.strip_prefix("policy=") {
+            if safety_word(word, &mut safety) {
+                o.safety = Some(safety);
+            } else if let Some(n) = word.strip_prefix("flash_delay=") {
+                o.flash_delay = count(word, n).unwrap_or(o.flash_delay);
+            } else if let Some(n) = word.strip_prefix("swap_after_s=") {
+                o.swap_after_s = count(word, n);
+            } else if let Some(p) = word.strip_prefix("trace=") {
+                o.trace = Some(p);
+            } else if word == "store" {
+                o.store = true;
+            } else if let Some(p) = word.strip_prefix("policy=") {
                 o.policy_path = Some(p);
             } else if let Some(n) = word.strip_prefix("bench=") {
                 o.bench = count(word, n);
@@ -82,7 +172,27 @@ mod app {
                 defmt::warn!("ignoring unknown argument {=str}", word);
             }
         }
+        if o.safety.is_some() && !o.store {
+            defmt::warn!("safety words need `store`; ignored");
+        }
         o
+    }
+
+    /// Emulated NOR program time, cycles per 32-bit word (a real part takes
+    /// 10–100 µs): long enough that a power cut lands inside a write often.
+    const DEFAULT_FLASH_DELAY: u32 = 2_000;
+
+    /// The store's layout in the PSRAM: 4 KiB sectors, word writes, banks
+    /// of 64 KiB (6 records of this build's file each).
+    const LAYOUT: Option<Layout> = Layout::with_body(0, FILE_LEN, 64 * 1024, 4, 4096);
+
+    /// The policy the firmware was given: a host file (`policy=PATH`, read
+    /// into the scratch region) or the flashed region.
+    fn given<'s>(options: &Options, scratch: &'s mut mem::Scratch) -> Option<&'s [u8]> {
+        match options.policy_path {
+            Some(path) => host_file("host policy", path, scratch.file()),
+            None => boot::region_policy(),
+        }
     }
 
     /// Reads a host file into `buf` (see the `host-policy` feature).
@@ -137,15 +247,24 @@ mod app {
         let learner = &mut *mem.learner;
         // A host file, when asked for, replaces the region: if it cannot be
         // read, the policy is missing (no silent use of another policy).
-        let bytes = match options.policy_path {
-            Some(path) => host_file("host policy", path, mem.scratch.file()),
-            None => boot::region_policy(),
+        let mut persist: Option<Persist<Psram>> = None;
+        let mut from_store = None;
+        if options.store {
+            persist = LAYOUT.and_then(|l| persist::open(Psram::take(options.flash_delay), l));
+            if let Some(p) = persist.as_mut() {
+                p.provision(given(&options, mem.scratch), learner);
+                from_store = p.load(learner, mem.scratch.file());
+            }
+        }
+        let loaded = match from_store {
+            Some((_, loaded)) => Ok(loaded),
+            None => boot::decode(given(&options, mem.scratch), learner),
         };
-        let Ok(loaded) = boot::decode(bytes, learner) else {
+        let Ok(loaded) = loaded else {
             boot::sim_fallback(&wires);
             finish(&options)
         };
-        let deploy = loaded.deploy;
+        let mut deploy = loaded.deploy;
         let actor = boot::stage(mem.scratch, learner, &deploy);
 
         if options.infer {
@@ -160,7 +279,13 @@ mod app {
         let want_train = options.adapt.is_some() || options.upd.is_some();
         if want_train {
             // The simulated plant, fresh for each evaluation and each run.
-            let plant = || SimPlant::new(&wires, ROLLOUT as u32);
+            let plant = || {
+                let mut p = SimPlant::new(&wires, ROLLOUT as u32);
+                if let Some(s) = options.swap_after_s {
+                    p.swap_wires_at(u64::from(s) * 1_000_000_000);
+                }
+                p
+            };
             let before = match options.adapt {
                 Some(_) => adapt::evaluate("before", actor, &mut plant()),
                 None => 0.0,
@@ -175,31 +300,82 @@ mod app {
                     hostio::exit(false)
                 };
                 defmt::info!("update bench: {=u32} updates, config {=str}", n, name);
-                let out = adapt::run(learner, mem.scratch, &mut plant(), &cfg, n);
+                let out = adapt::run(
+                    learner,
+                    mem.scratch,
+                    &mut plant(),
+                    &cfg,
+                    n,
+                    &mut deploy,
+                    adapt::Guards::none(&mut |_, _, _, _| {}),
+                );
                 defmt::info!("update bench done: {=u32} updates", out.updates);
             }
             if let Some(n) = options.adapt {
                 let cfg = adapt::SETTINGS.update;
+                let safety = match persist {
+                    Some(_) => options.safety.unwrap_or(adapt::SAFETY),
+                    None => adapt::PLAIN,
+                };
                 defmt::info!(
-                    "adapt: {=u32} episodes of {=usize} steps, scope {}, eps_kl {=f32}",
+                    "adapt: {=u32} episodes of {=usize} steps, scope {}, eps_kl {=f32}, {}",
                     n,
                     ROLLOUT,
                     learner.trainer.scope,
-                    cfg.eps_kl
+                    cfg.eps_kl,
+                    safety
                 );
-                let out = adapt::run(learner, mem.scratch, &mut plant(), &cfg, n);
+                let mut plant = plant();
+                let mut trace = options.trace.and_then(|path| {
+                    hostio::TraceFile::create(path)
+                        .inspect_err(|e| defmt::error!("cannot create trace {=str}: {}", path, e))
+                        .ok()
+                });
+                let out = adapt::run(
+                    learner,
+                    mem.scratch,
+                    &mut plant,
+                    &cfg,
+                    n,
+                    &mut deploy,
+                    adapt::Guards {
+                        safety,
+                        persist: persist.as_mut(),
+                        trace: &mut |u, r, rollout, policy| {
+                            if let Some(t) = trace.as_mut() {
+                                if let Err(e) = write_trace(t, u, r.kept, rollout, policy) {
+                                    defmt::error!("trace write failed: {}", e);
+                                }
+                            }
+                        },
+                    },
+                );
                 let actor = boot::stage(mem.scratch, learner, &deploy);
-                let after = adapt::evaluate("after", actor, &mut plant());
-                defmt::info!(
-                    "adapt done: {=u32} updates, {=u32} trust-region violations, mean return before {=f32} after {=f32}",
-                    out.updates,
-                    out.violations,
-                    before,
-                    after
-                );
+                // After a wire swap, "after" is measured on the swapped plant.
+                let after = adapt::evaluate("after", actor, &mut plant);
+                boot::log_outcome(&out, before, after);
             }
         }
         finish(&options)
+    }
+
+    /// One round's record of the `trace=PATH` file.
+    fn write_trace(
+        t: &mut hostio::TraceFile,
+        u: u32,
+        kept: bool,
+        rollout: &mem::Rollout,
+        policy: &Policy<3, HID, 1>,
+    ) -> Result<(), hostio::HostIoError> {
+        t.write(&u.to_le_bytes())?;
+        t.write(&[u8::from(kept)])?;
+        for tr in &rollout.batch {
+            t.write_f32s(&tr.obs)?;
+        }
+        for k in 0..Policy::<3, HID, 1>::SLICES {
+            t.write_f32s(policy.slice(k))?;
+        }
+        Ok(())
     }
 
     /// Reports the stack and RAM use and ends the run.

@@ -28,6 +28,8 @@ use rp235x_hal::{self as hal, Clock, fugit::RateExtU32, pac};
 use fixpo_firmware::boot;
 use fixpo_firmware::hw::{self, ControlTimer, HwConfig, HwPlant, Watchdog};
 use fixpo_firmware::mem;
+#[cfg(feature = "adapt")]
+use fixpo_firmware::persist::{NoFlash, Persist};
 use fixpo_plant::Overrun;
 
 /// The boot ROM's IMAGE_DEF: a secure Arm executable.
@@ -176,10 +178,18 @@ fn main() -> ! {
         // LED at 1 Hz: plant fault.
         hw::safe_stop(&mut plant, |n| blink_slow(&mut led, n));
     }
+    #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
+    let mut deploy = loaded.deploy;
     #[cfg(feature = "adapt")]
-    let actor = boot::adapt_on(&mut memory, &loaded.deploy, &mut plant, ADAPT_ROUNDS);
+    let actor = boot::adapt_on(
+        &mut memory,
+        &mut deploy,
+        &mut plant,
+        ADAPT_ROUNDS,
+        None::<&mut Persist<NoFlash>>,
+    );
     #[cfg(not(feature = "adapt"))]
-    let actor = boot::stage(memory.scratch, memory.learner, &loaded.deploy);
+    let actor = boot::stage(memory.scratch, memory.learner, &deploy);
 
     let _ = led.set_high(); // LED on: controlling
     let fault = hw::control(&mut plant, actor, |p| p.fault());

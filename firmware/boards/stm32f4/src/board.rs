@@ -28,6 +28,8 @@ use stm32f4xx_hal::watchdog::IndependentWatchdog;
 use fixpo_firmware::boot;
 use fixpo_firmware::hw::{self, ControlTimer, HwConfig, HwPlant, Watchdog};
 use fixpo_firmware::mem;
+#[cfg(feature = "adapt")]
+use fixpo_firmware::persist::{NoFlash, Persist};
 use fixpo_plant::Overrun;
 
 /// Control rate (Hz): Pendulum's dt = 0.05 s.
@@ -140,10 +142,18 @@ fn main() -> ! {
         hw::safe_stop(&mut plant, |n| blink_slow(&mut led, n));
     }
 
+    #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
+    let mut deploy = loaded.deploy;
     #[cfg(feature = "adapt")]
-    let actor = boot::adapt_on(&mut memory, &loaded.deploy, &mut plant, ADAPT_ROUNDS);
+    let actor = boot::adapt_on(
+        &mut memory,
+        &mut deploy,
+        &mut plant,
+        ADAPT_ROUNDS,
+        None::<&mut Persist<NoFlash>>,
+    );
     #[cfg(not(feature = "adapt"))]
-    let actor = boot::stage(memory.scratch, memory.learner, &loaded.deploy);
+    let actor = boot::stage(memory.scratch, memory.learner, &deploy);
 
     led.set_high(); // LED on: controlling
     let fault = hw::control(&mut plant, actor, |p| p.fault());

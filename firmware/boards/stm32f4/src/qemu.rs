@@ -16,6 +16,7 @@ use cortex_m_rt::{ExceptionFrame, entry, exception};
 use cortex_m_semihosting::debug;
 use fixpo_firmware::boot;
 use fixpo_firmware::mem::{self, ROLLOUT};
+use fixpo_firmware::persist::{NoFlash, Persist};
 use fixpo_firmware::plant::{SimPlant, Wires};
 
 use crate::uart_log;
@@ -39,7 +40,15 @@ fn main() -> ! {
     boot::report_inference(boot::stage(memory.scratch, learner, &loaded.deploy));
 
     let mut plant = SimPlant::new(&wires, ROLLOUT as u32);
-    boot::adapt_on(&mut memory, &loaded.deploy, &mut plant, ROUNDS);
+    let mut deploy = loaded.deploy;
+    // No store: netduinoplus2 emulates no flash interface.
+    boot::adapt_on(
+        &mut memory,
+        &mut deploy,
+        &mut plant,
+        ROUNDS,
+        None::<&mut Persist<NoFlash>>,
+    );
     finish()
 }
 

@@ -1,0 +1,123 @@
+//! The firmware under QEMU, as several tests drive it: the host policy
+//! they flash, board builds through scripts/firmware.sh, QEMU runs through
+//! each board's qemu-run.sh, and reading the decoded defmt log.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use fixpo_core::file;
+
+/// Seed of the host run.
+pub const SEED: u64 = 2;
+
+/// The host's training loop ([`fixpo_host::Learner`]) on Pendulum, seed
+/// [`SEED`]; the policy file it exports (with the critic).
+pub fn train() -> Vec<u8> {
+    let bytes = crate::device::host_file(SEED);
+    assert!(file::read_header(&bytes).unwrap().critic.is_some());
+    bytes
+}
+
+/// The exported policy file (version 2, with the critic) and its bytes,
+/// trained once for both tests.
+pub fn trained_file() -> &'static (PathBuf, Vec<u8>) {
+    static FILE: OnceLock<(PathBuf, Vec<u8>)> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let dir = tmp_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let t0 = std::time::Instant::now();
+        let good = train();
+        let policy_path = dir.join("policy.fxp");
+        std::fs::write(&policy_path, &good).expect("write policy file");
+        eprintln!(
+            "trained {} steps in {:?}",
+            crate::device::TRAIN_STEPS,
+            t0.elapsed()
+        );
+        (policy_path, good)
+    })
+}
+
+/// `scripts/firmware.sh build ARGS --policy POLICY`; returns the build log
+/// and the ELF's path (the script's `elf: PATH` line).
+pub fn build_board(args: &[&str], policy: &Path) -> (String, PathBuf) {
+    let build = Command::new(repo().join("scripts/firmware.sh"))
+        .arg("build")
+        .args(args)
+        .arg("--policy")
+        .arg(policy)
+        .output()
+        .expect("run scripts/firmware.sh build");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&build.stdout),
+        String::from_utf8_lossy(&build.stderr)
+    );
+    assert!(build.status.success(), "firmware build failed:\n{log}");
+    eprintln!("{log}");
+    let elf = log
+        .lines()
+        .find_map(|l| l.strip_prefix("elf: "))
+        .map(|p| PathBuf::from(p.trim()))
+        .unwrap_or_else(|| panic!("no `elf:` line:\n{log}"));
+    (log, elf)
+}
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// Boots the qemu-mps2 ELF with these semihosting words; returns (exit
+/// code, decoded defmt text).
+pub fn qemu(elf: &Path, args: &[String]) -> (i32, String) {
+    qemu_board("qemu-mps2", elf, args)
+}
+
+/// Boots `elf` with board `board`'s QEMU runner.
+pub fn qemu_board(board: &str, elf: &Path, args: &[String]) -> (i32, String) {
+    let out = Command::new(repo().join(format!("firmware/boards/{board}/qemu-run.sh")))
+        .arg(elf)
+        .args(args)
+        // Generous: the on-device f64 check (software double) lengthens
+        // every update, and CI machines are shared; a hang still fails.
+        .env("FIXPO_QEMU_TIMEOUT", "300")
+        .output()
+        .expect("run firmware/qemu-run.sh");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let err = String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), format!("{text}{err}"))
+}
+
+pub fn no_fault(log: &str) {
+    for bad in ["panicked", "HardFault", "unexpected interrupt"] {
+        assert!(!log.contains(bad), "firmware reported {bad}:\n{log}");
+    }
+}
+
+/// The value after `key ` in `line`, up to the next space.
+pub fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    let at = line
+        .find(&format!("{key} "))
+        .unwrap_or_else(|| panic!("no `{key}` in `{line}`"));
+    line[at + key.len() + 1..]
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches(',')
+}
+
+pub fn hex(s: &str) -> u32 {
+    u32::from_str_radix(s, 16).unwrap_or_else(|_| panic!("not hex: {s}"))
+}
+
+/// `target/tmp/firmware_qemu` (Cargo's directory for integration tests'
+/// files), created.
+pub fn tmp_dir() -> PathBuf {
+    let dir = repo().join("target/tmp/firmware_qemu");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
