@@ -164,6 +164,7 @@ pub struct SimPlant<'w> {
     motor: Motor<SimPwm<'w>, SimDir<'w>>,
     period: ControlPeriod<SimDelay<'w>>,
     swap_at_ns: Option<u64>,
+    swapped: bool,
 }
 
 impl<'w> SimPlant<'w> {
@@ -185,6 +186,7 @@ impl<'w> SimPlant<'w> {
             motor: Motor::new(SimPwm(wires), SimDir(wires), max_torque),
             period: ControlPeriod::from_hz(SimDelay(wires), CONTROL_HZ),
             swap_at_ns: None,
+            swapped: false,
         }
     }
 
@@ -210,10 +212,7 @@ impl<'w> SimPlant<'w> {
     fn torque(&self) -> f32 {
         let magnitude =
             f32::from(self.wires.duty.get()) / f32::from(PWM_MAX_DUTY) * self.motor.max_torque();
-        let swapped = self
-            .swap_at_ns
-            .is_some_and(|t| self.wires.elapsed_ns() >= t);
-        if self.wires.forward.get() != swapped {
+        if self.wires.forward.get() != self.swapped {
             magnitude
         } else {
             -magnitude
@@ -264,6 +263,13 @@ impl Env<3, 1> for SimPlant<'_> {
     }
 
     fn step(&mut self, action: &[f32; 1]) -> Step<3> {
+        if let Some(t) = self.swap_at_ns {
+            if self.wires.elapsed_ns() >= t {
+                defmt::warn!("plant: motor wires swapped at {=u64} s", t / 1_000_000_000);
+                self.swap_at_ns = None;
+                self.swapped = true;
+            }
+        }
         if self.motor.apply(action[0]).is_err() {
             // Infallible on the simulated pins.
         }

@@ -79,9 +79,32 @@ pub fn qemu(elf: &Path, args: &[String]) -> (i32, String) {
 
 /// Boots `elf` with board `board`'s QEMU runner.
 pub fn qemu_board(board: &str, elf: &Path, args: &[String]) -> (i32, String) {
+    qemu_extra(board, elf, args, "")
+}
+
+/// The QEMU options that back mps2-an386's 16 MiB PSRAM (0x2100_0000,
+/// the policy store's flash: firmware/boards/qemu-mps2/src/psram.rs) with
+/// `file`, shared, so what the firmware writes survives QEMU and a SIGKILL
+/// of QEMU is a power cut.
+pub fn psram_backing(file: &Path) -> Vec<String> {
+    vec![
+        "-machine".into(),
+        "memory-backend=psram".into(),
+        "-object".into(),
+        format!(
+            "memory-backend-file,id=psram,size=16M,mem-path={},share=on",
+            file.display()
+        ),
+    ]
+}
+
+/// [`qemu_board`] with extra QEMU options (`FIXPO_QEMU_EXTRA`; no spaces
+/// inside one option).
+pub fn qemu_extra(board: &str, elf: &Path, args: &[String], extra: &str) -> (i32, String) {
     let out = Command::new(repo().join(format!("firmware/boards/{board}/qemu-run.sh")))
         .arg(elf)
         .args(args)
+        .env("FIXPO_QEMU_EXTRA", extra)
         // Generous: the on-device f64 check (software double) lengthens
         // every update, and CI machines are shared; a hang still fails.
         .env("FIXPO_QEMU_TIMEOUT", "300")
@@ -120,4 +143,16 @@ pub fn tmp_dir() -> PathBuf {
     let dir = repo().join("target/tmp/firmware_qemu");
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// The defmt decoder the QEMU runners use (on PATH, or in cargo's bin).
+pub fn defmt_print() -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let in_cargo = home.map(|h| h.join("bin/defmt-print"));
+    match in_cargo {
+        Some(p) if p.exists() => p,
+        _ => PathBuf::from("defmt-print"),
+    }
 }

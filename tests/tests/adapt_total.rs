@@ -22,57 +22,9 @@ use fixpo_core::env::{ActionSpace, Env, Step};
 use fixpo_core::envs::Pendulum;
 use fixpo_core::file;
 use fixpo_core::learn::Learner;
-use fixpo_core::norm::ObsNorm;
-use fixpo_core::{Actor, Policy, PolicyKind};
-use fixpo_tests::device::{ROLLOUT, bits, host_file, mean_return_on, plant};
+use fixpo_core::{Actor, PolicyKind};
+use fixpo_tests::device::{ROLLOUT, bits, host_file, max_kl, mean_return_on, plant, within};
 use rand_core::RngCore;
-
-/// The normalisation's variance floor, as the deployed actor adds it.
-const VAR_EPS: f64 = 1e-8f32 as f64;
-
-/// The network's output (the Gaussian mean) at raw observation `x`, in
-/// f64: normalise, clip, two tanh layers, the output layer.
-fn mean_f64(p: &Policy<3, 32, 1>, norm: &ObsNorm<3>, x: &[f32; 3]) -> f64 {
-    let clip = norm.clip as f64;
-    let z: Vec<f64> = (0..3)
-        .map(|i| {
-            let s = (x[i] as f64 - norm.stats.mean[i] as f64)
-                / (norm.stats.var[i] as f64 + VAR_EPS).sqrt();
-            s.max(-clip).min(clip)
-        })
-        .collect();
-    let n = &p.net;
-    let h1: Vec<f64> = (0..32)
-        .map(|k| (n.b1[k] as f64 + (0..3).map(|j| z[j] * n.w1[j][k] as f64).sum::<f64>()).tanh())
-        .collect();
-    let h2: Vec<f64> = (0..32)
-        .map(|k| (n.b2[k] as f64 + (0..32).map(|j| h1[j] * n.w2[j][k] as f64).sum::<f64>()).tanh())
-        .collect();
-    n.b3[0] as f64 + (0..32).map(|j| h2[j] * n.w3[j][0] as f64).sum::<f64>()
-}
-
-/// max over `states` of D_KL(p ‖ q) between the two Gaussian policies:
-/// ln(σ_q/σ_p) + (σ_p² + (μ_p − μ_q)²) / (2σ_q²) − ½; NaN counts as +∞.
-fn max_kl(
-    p: (&Policy<3, 32, 1>, &ObsNorm<3>),
-    q: (&Policy<3, 32, 1>, &ObsNorm<3>),
-    states: &[[f32; 3]],
-) -> f64 {
-    let (sp, sq) = ((p.0.log_std[0] as f64).exp(), (q.0.log_std[0] as f64).exp());
-    states
-        .iter()
-        .map(|x| {
-            let d = mean_f64(p.0, p.1, x) - mean_f64(q.0, q.1, x);
-            let kl = (sq / sp).ln() + (sp * sp + d * d) / (2.0 * sq * sq) - 0.5;
-            if kl.is_nan() { f64::INFINITY } else { kl }
-        })
-        .fold(0.0, f64::max)
-}
-
-/// `a ≤ eps` up to the rounding of two f64 evaluations of the same sums.
-fn within(a: f64, eps: f32) -> bool {
-    a <= eps as f64 * (1.0 + 1e-9) + 1e-12
-}
 
 #[test]
 fn every_kept_policy_stays_within_eps_total_of_the_factory() {
