@@ -97,6 +97,16 @@ const LAYOUT: Option<Layout> = match Layout::with_body(0, FILE_LEN, BANK, PAGE, 
     _ => None,
 };
 
+// The layout fills the 576 KiB of memory.x with the banks 64 KiB-aligned
+// (a build error otherwise).
+const _: () = match LAYOUT {
+    Some(l) => assert!(
+        l.base + l.factory_len == FACTORY_SPAN
+            && matches!(l.len(), Some(n) if l.base + n == FACTORY_SPAN + 2 * BANK)
+    ),
+    None => panic!("the policy file does not fit the store's factory span"),
+};
+
 /// `adapt`: adaptation rounds (episode + update) at boot.
 #[cfg(feature = "adapt")]
 const ADAPT_ROUNDS: u32 = 20;

@@ -79,6 +79,15 @@ const WATCHDOG_MS: u32 = STORE_WATCHDOG_MS;
 /// 3→32×32→1 file per bank: docs/store.md).
 const LAYOUT: Option<Layout> = Layout::with_body(0, FILE_LEN, SECTOR_LEN, 4, SECTOR_LEN as usize);
 
+// The layout is exactly the three sectors of memory-*.x (a build error
+// otherwise).
+const _: () = match LAYOUT {
+    Some(l) => {
+        assert!(l.factory_len == SECTOR_LEN && matches!(l.len(), Some(n) if n == 3 * SECTOR_LEN))
+    }
+    None => panic!("the policy file does not fit a 128 KiB store sector"),
+};
+
 /// `adapt`: adaptation rounds (episode + update) at boot.
 #[cfg(feature = "adapt")]
 const ADAPT_ROUNDS: u32 = 20;
