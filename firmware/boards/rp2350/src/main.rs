@@ -15,8 +15,17 @@
 //! TIMER0 (1 MHz) paces the control loop at 20 Hz; the watchdog resets the
 //! chip if the loop stops feeding it. After any reset the pins are inputs,
 //! so a motor driver whose PWM input has a pull-down stays off.
+//!
+//! The policy store (`fixpo_firmware::persist` over `src/store_flash.rs`,
+//! the boot ROM's flash functions) is opened at boot with the motor
+//! stopped: the flashed policy becomes its factory record on first boot,
+//! and the newest committed policy (else the factory one, else the flashed
+//! region) is deployed; with `adapt`, accepted policies are committed and
+//! rollbacks reload them.
 #![no_std]
 #![no_main]
+
+mod store_flash;
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use defmt_rtt as _; // defmt over RTT (probe-rs prints it)
@@ -25,12 +34,16 @@ use embedded_hal::pwm::SetDutyCycle;
 use panic_probe as _; // panic → defmt message → HardFault below
 use rp235x_hal::{self as hal, Clock, fugit::RateExtU32, pac};
 
+use fixpo_core::adapt::Loaded;
 use fixpo_firmware::boot;
+use fixpo_firmware::control::{ACT, OBS};
 use fixpo_firmware::hw::{self, ControlTimer, HwConfig, HwPlant, Watchdog};
-use fixpo_firmware::mem;
-#[cfg(feature = "adapt")]
-use fixpo_firmware::persist::{NoFlash, Persist};
+use fixpo_firmware::mem::{self, FILE_LEN, Memory};
+use fixpo_firmware::persist::{self, Persist};
 use fixpo_plant::Overrun;
+use fixpo_store::Layout;
+
+use crate::store_flash::{PAGE, SECTOR, StoreFlash};
 
 /// The boot ROM's IMAGE_DEF: a secure Arm executable.
 #[unsafe(link_section = ".start_block")]
@@ -54,12 +67,45 @@ const RIG: HwConfig = HwConfig {
     max_overruns: 2,
 };
 
-/// Watchdog timeout: a few control periods; with `adapt`, long enough for
-/// one FixPO update, which runs between episodes with the motor stopped.
+/// Watchdog timeout while the store may erase or program: a 64 KiB block
+/// erase of the QSPI flash takes up to 2 s at worst (the driver feeds the
+/// watchdog before each block and each page), so 8 s (the HAL's ceiling is
+/// 8.38 s) leaves room even if the counter ran twice as fast. In force at
+/// boot (open, provisioning) and, with `adapt`, throughout.
+const STORE_WATCHDOG_US: u32 = 8_000_000;
+
+/// Watchdog timeout while controlling: a few control periods; with
+/// `adapt`, long enough for one FixPO update (between episodes, motor
+/// stopped) and for a store write.
 #[cfg(not(feature = "adapt"))]
 const WATCHDOG_US: u32 = 250_000;
 #[cfg(feature = "adapt")]
-const WATCHDOG_US: u32 = 8_000_000;
+const WATCHDOG_US: u32 = STORE_WATCHDOG_US;
+
+/// Bytes of the store before bank 0: the factory area sits at its end, so
+/// the banks start 64 KiB-aligned (memory.x).
+const FACTORY_SPAN: u32 = 64 * 1024;
+/// A bank: 256 KiB, 25 records of the 3→32×32→1 file (docs/store.md).
+const BANK: u32 = 256 * 1024;
+
+/// The store's layout over its range (offset 0 = `__store_start`): the
+/// factory area ending at `FACTORY_SPAN`, then the two banks.
+const LAYOUT: Option<Layout> = match Layout::with_body(0, FILE_LEN, BANK, PAGE, SECTOR) {
+    Some(l) if l.factory_len <= FACTORY_SPAN => {
+        Layout::with_body(FACTORY_SPAN - l.factory_len, FILE_LEN, BANK, PAGE, SECTOR)
+    }
+    _ => None,
+};
+
+// The layout fills the 576 KiB of memory.x with the banks 64 KiB-aligned
+// (a build error otherwise).
+const _: () = match LAYOUT {
+    Some(l) => assert!(
+        l.base + l.factory_len == FACTORY_SPAN
+            && matches!(l.len(), Some(n) if l.base + n == FACTORY_SPAN + 2 * BANK)
+    ),
+    None => panic!("the policy file does not fit the store's factory span"),
+};
 
 /// `adapt`: adaptation rounds (episode + update) at boot.
 #[cfg(feature = "adapt")]
@@ -124,7 +170,7 @@ fn main() -> ! {
             cortex_m::asm::wfi();
         }
     };
-    watchdog.start(hal::fugit::MicrosDurationU32::micros(WATCHDOG_US));
+    watchdog.start(hal::fugit::MicrosDurationU32::micros(STORE_WATCHDOG_US));
 
     let sio = hal::Sio::new(pac.SIO);
     let pins = hal::gpio::Pins::new(
@@ -156,6 +202,15 @@ fn main() -> ! {
     let _ = pwm.set_duty_cycle(0);
     pwm.output_to(pins.gpio16);
     let dir = pins.gpio17.into_push_pull_output();
+
+    // The store and the policy, motor stopped (duty 0 above).
+    #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
+    let mut memory = mem::take();
+    #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
+    let (mut persist, loaded) = boot_policy(&mut memory);
+    // From here the control period's watchdog.
+    watchdog.start(hal::fugit::MicrosDurationU32::micros(WATCHDOG_US));
+
     let timer = hal::Timer::new_timer0(pac.TIMER0, &mut pac.RESETS, &clocks);
     let next = timer.get_counter().ticks() + PERIOD_US;
     defmt::info!(
@@ -166,9 +221,7 @@ fn main() -> ! {
     );
 
     let mut plant = HwPlant::new(i2c, pwm, dir, Tick { timer, next }, Dog(watchdog), RIG);
-    #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
-    let mut memory = mem::take();
-    let Ok(loaded) = boot::decode(boot::region_policy(), memory.learner) else {
+    let Ok(loaded) = loaded else {
         // LED at 10 Hz: no valid policy.
         hw::safe_stop(&mut plant, |_| {
             let _ = led.toggle();
@@ -181,13 +234,21 @@ fn main() -> ! {
     #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
     let mut deploy = loaded.deploy;
     #[cfg(feature = "adapt")]
-    let actor = boot::adapt_on(
-        &mut memory,
-        &mut deploy,
-        &mut plant,
-        ADAPT_ROUNDS,
-        None::<&mut Persist<NoFlash>>,
-    );
+    let actor = {
+        // Without a factory record there is no cumulative bound: adapt
+        // without the store then (no bound, no writes).
+        let mut store = persist.as_mut();
+        if store.as_mut().is_some_and(|p| p.factory().is_none()) {
+            defmt::warn!(
+                "store: no factory record; adapting without the store (no bound, no writes)"
+            );
+            store = None;
+        }
+        boot::adapt_on(&mut memory, &mut deploy, &mut plant, ADAPT_ROUNDS, store)
+    };
+    // Without `adapt` nothing is written after boot.
+    #[cfg(not(feature = "adapt"))]
+    let _ = persist;
     #[cfg(not(feature = "adapt"))]
     let actor = boot::stage(memory.scratch, memory.learner, &deploy);
 
@@ -195,6 +256,31 @@ fn main() -> ! {
     let fault = hw::control(&mut plant, actor, |p| p.fault());
     defmt::error!("control stopped: {}", fault);
     hw::safe_stop(&mut plant, |n| blink_slow(&mut led, n))
+}
+
+/// Opens the store, provisions its factory record from the flashed policy
+/// region on first boot and loads the newest committed policy (else the
+/// factory one) into the learner; without a store, or if nothing in it
+/// loads, decodes the flashed region as before.
+fn boot_policy(
+    memory: &mut Memory,
+) -> (
+    Option<Persist<StoreFlash>>,
+    Result<Loaded<OBS, ACT>, boot::NoPolicy>,
+) {
+    let learner = &mut *memory.learner;
+    let mut persist =
+        StoreFlash::new(STORE_WATCHDOG_US).and_then(|f| LAYOUT.and_then(|l| persist::open(f, l)));
+    let mut from_store = None;
+    if let Some(p) = persist.as_mut() {
+        p.provision(boot::region_policy(), learner);
+        from_store = p.load(learner, memory.scratch.file());
+    }
+    let loaded = match from_store {
+        Some((_, loaded)) => Ok(loaded),
+        None => boot::decode(boot::region_policy(), learner),
+    };
+    (persist, loaded)
 }
 
 fn blink_slow(led: &mut impl StatefulOutputPin, n: u32) {

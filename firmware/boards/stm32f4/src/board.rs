@@ -15,6 +15,12 @@
 //! TIM2 paces the control loop at 20 Hz; the IWDG resets the chip if the
 //! loop stops feeding it. After any reset the pins are inputs, so a motor
 //! driver whose PWM input has a pull-down stays off.
+//!
+//! The policy store (`fixpo_firmware::persist` over `src/store_flash.rs`)
+//! is opened at boot, with the motor stopped: the flashed policy becomes
+//! its factory record on first boot, and the newest committed policy (else
+//! the factory one, else the flashed region) is the one deployed; with
+//! `adapt`, accepted policies are committed and rollbacks reload them.
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use defmt_rtt as _; // defmt over RTT (probe-rs prints it)
@@ -25,12 +31,16 @@ use stm32f4xx_hal::rcc::Config;
 use stm32f4xx_hal::timer::CounterHz;
 use stm32f4xx_hal::watchdog::IndependentWatchdog;
 
+use fixpo_core::adapt::Loaded;
 use fixpo_firmware::boot;
+use fixpo_firmware::control::{ACT, OBS};
 use fixpo_firmware::hw::{self, ControlTimer, HwConfig, HwPlant, Watchdog};
-use fixpo_firmware::mem;
-#[cfg(feature = "adapt")]
-use fixpo_firmware::persist::{NoFlash, Persist};
+use fixpo_firmware::mem::{self, FILE_LEN, Memory};
+use fixpo_firmware::persist::{self, Persist};
 use fixpo_plant::Overrun;
+use fixpo_store::Layout;
+
+use crate::store_flash::{SECTOR_LEN, StoreFlash};
 
 /// Control rate (Hz): Pendulum's dt = 0.05 s.
 const CONTROL_HZ: u32 = 20;
@@ -47,12 +57,36 @@ const RIG: HwConfig = HwConfig {
     max_overruns: 2,
 };
 
-/// Watchdog timeout: a few control periods; with `adapt`, long enough for
-/// one FixPO update, which runs between episodes with the motor stopped.
+/// Watchdog timeout while the store may erase: a 128 KiB sector erase
+/// stalls the CPU for 2 s at worst (the chip's datasheet), and the IWDG's
+/// clock (LSI, nominally 32 kHz, which the HAL assumes) may run up to
+/// 47 kHz, so the real period may be 0.68 × this: 5.4 s, still above the
+/// stall. The flash driver feeds the IWDG right before each erase and
+/// each program. In force at boot (open, provisioning) and, with `adapt`,
+/// throughout.
+const STORE_WATCHDOG_MS: u32 = 8_000;
+
+/// Watchdog timeout while controlling: a few control periods; with
+/// `adapt`, long enough for one FixPO update (between episodes, motor
+/// stopped) and for a store write.
 #[cfg(not(feature = "adapt"))]
 const WATCHDOG_MS: u32 = 250;
 #[cfg(feature = "adapt")]
-const WATCHDOG_MS: u32 = 8_000;
+const WATCHDOG_MS: u32 = STORE_WATCHDOG_MS;
+
+/// The store's layout over its three sectors (offset 0 = `__store_start`):
+/// factory area, bank 0, bank 1, one 128 KiB sector each (13 records of the
+/// 3→32×32→1 file per bank: docs/store.md).
+const LAYOUT: Option<Layout> = Layout::with_body(0, FILE_LEN, SECTOR_LEN, 4, SECTOR_LEN as usize);
+
+// The layout is exactly the three sectors of memory-*.x (a build error
+// otherwise).
+const _: () = match LAYOUT {
+    Some(l) => {
+        assert!(l.factory_len == SECTOR_LEN && matches!(l.len(), Some(n) if n == 3 * SECTOR_LEN))
+    }
+    None => panic!("the policy file does not fit a 128 KiB store sector"),
+};
 
 /// `adapt`: adaptation rounds (episode + update) at boot.
 #[cfg(feature = "adapt")]
@@ -108,7 +142,7 @@ fn main() -> ! {
 
     let mut iwdg = IndependentWatchdog::new(dp.IWDG);
     iwdg.stop_on_debug(&dp.DBGMCU, true);
-    iwdg.start(WATCHDOG_MS.millis());
+    iwdg.start(STORE_WATCHDOG_MS.millis());
 
     let gpioa = dp.GPIOA.split(&mut rcc);
     let gpiob = dp.GPIOB.split(&mut rcc);
@@ -119,6 +153,17 @@ fn main() -> ! {
     pwm.set_duty(0);
     pwm.enable();
     let dir = gpioa.pa9.into_push_pull_output();
+
+    // The store and the policy, motor stopped (duty 0 above).
+    #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
+    let mut memory = mem::take();
+    #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
+    let (mut persist, loaded) = boot_policy(dp.FLASH, &mut memory);
+    // From here the control period's watchdog (the IWDG takes a new period
+    // only once the previous update is done: wait for it).
+    wait_watchdog_update();
+    iwdg.start(WATCHDOG_MS.millis());
+
     let mut timer = dp.TIM2.counter_hz(&mut rcc);
     if timer.start(CONTROL_HZ.Hz()).is_err() {
         defmt::error!("control timer did not start");
@@ -131,9 +176,7 @@ fn main() -> ! {
     );
 
     let mut plant = HwPlant::new(i2c, pwm, dir, Tick(timer), Dog(iwdg), RIG);
-    #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
-    let mut memory = mem::take();
-    let Ok(loaded) = boot::decode(boot::region_policy(), memory.learner) else {
+    let Ok(loaded) = loaded else {
         // LED at 10 Hz: no valid policy.
         hw::safe_stop(&mut plant, |_| led.toggle())
     };
@@ -145,13 +188,22 @@ fn main() -> ! {
     #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
     let mut deploy = loaded.deploy;
     #[cfg(feature = "adapt")]
-    let actor = boot::adapt_on(
-        &mut memory,
-        &mut deploy,
-        &mut plant,
-        ADAPT_ROUNDS,
-        None::<&mut Persist<NoFlash>>,
-    );
+    let actor = {
+        // Without a factory record there is no cumulative bound, and on the
+        // F446 the flashed region (in bank 1's sector) may be the only copy
+        // of the flashed policy: adapt without the store then.
+        let mut store = persist.as_mut();
+        if store.as_mut().is_some_and(|p| p.factory().is_none()) {
+            defmt::warn!(
+                "store: no factory record; adapting without the store (no bound, no writes)"
+            );
+            store = None;
+        }
+        boot::adapt_on(&mut memory, &mut deploy, &mut plant, ADAPT_ROUNDS, store)
+    };
+    // Without `adapt` nothing is written after boot.
+    #[cfg(not(feature = "adapt"))]
+    let _ = persist;
     #[cfg(not(feature = "adapt"))]
     let actor = boot::stage(memory.scratch, memory.learner, &deploy);
 
@@ -159,6 +211,45 @@ fn main() -> ! {
     let fault = hw::control(&mut plant, actor, |p| p.fault());
     defmt::error!("control stopped: {}", fault);
     hw::safe_stop(&mut plant, |n| blink_slow(&mut led, n))
+}
+
+/// Opens the store over its flash sectors, provisions its factory record
+/// from the flashed policy region on first boot and loads the newest
+/// committed policy (else the factory one) into the learner; without a
+/// store, or if nothing in it loads, decodes the flashed region as before.
+fn boot_policy(
+    flash: pac::FLASH,
+    memory: &mut Memory,
+) -> (
+    Option<Persist<StoreFlash>>,
+    Result<Loaded<OBS, ACT>, boot::NoPolicy>,
+) {
+    let learner = &mut *memory.learner;
+    let mut persist = StoreFlash::new(flash).and_then(|f| LAYOUT.and_then(|l| persist::open(f, l)));
+    let mut from_store = None;
+    if let Some(p) = persist.as_mut() {
+        // The region is read only while the store has no factory record:
+        // on the F446 it shares bank 1's sector, which later writes reuse.
+        let given = match p.store.has_factory(&mut p.flash) {
+            Ok(true) => None,
+            _ => boot::region_policy(),
+        };
+        p.provision(given, learner);
+        from_store = p.load(learner, memory.scratch.file());
+    }
+    let loaded = match from_store {
+        Some((_, loaded)) => Ok(loaded),
+        None => boot::decode(boot::region_policy(), learner),
+    };
+    (persist, loaded)
+}
+
+/// Waits until the IWDG has taken its last prescaler and reload values
+/// (IWDG_SR PVU and RVU clear), so a new period is not ignored.
+fn wait_watchdog_update() {
+    // SAFETY: a read of IWDG_SR, a status register without side effects.
+    let sr = unsafe { (*pac::IWDG::ptr()).sr() };
+    while sr.read().pvu().bit_is_set() || sr.read().rvu().bit_is_set() {}
 }
 
 fn blink_slow(led: &mut impl embedded_hal::digital::StatefulOutputPin, n: u32) {

@@ -7,6 +7,8 @@
 //! - `src/board.rs` (real chips): clocks, pin map, AS5600 on I2C1, PWM
 //!   motor on TIM1, TIM2 control timer, IWDG watchdog, LED; defmt over RTT;
 //!   a panic or fault cuts the motor's PWM and lets the watchdog reset.
+//! - `src/store_flash.rs` (real chips): the policy store's 128 KiB flash
+//!   sectors as a `NorFlash` for `fixpo_firmware::persist`.
 //! - `src/qemu.rs` (`qemu`): no clock init (QEMU does not emulate RCC), the
 //!   simulated pendulum instead of I²C/PWM, defmt frames on USART1, exit
 //!   status through semihosting.
@@ -29,5 +31,7 @@ compile_error!("a real-chip build needs the `probe` feature (defmt-rtt, panic-pr
 mod board;
 #[cfg(feature = "qemu")]
 mod qemu;
+#[cfg(not(feature = "qemu"))]
+mod store_flash;
 #[cfg(feature = "qemu")]
 mod uart_log;
