@@ -31,6 +31,9 @@
 #   --flash-policy FILE write FILE into the policy region at boot, as a
 #                       flasher would (QEMU loader device; no rebuild; not
 #                       with --policy, whose bytes occupy the region)
+#   --psram FILE        qemu-mps2: back the board's PSRAM (the policy store's
+#                       flash with the firmware word `store`) with FILE, so
+#                       what the device learns survives the run
 #   --debug             dev profile (default: release)
 #   --route R           toolchain: auto (default) | rustup | debian
 #   --timeout S         QEMU timeout in seconds (default 60)
@@ -75,6 +78,7 @@ bench=1000
 bench_arg=bench
 cargo_flags=()
 fw_args=()
+psram=""
 while [[ $# -gt 0 ]]; do
     case $1 in
         --board) board=${2:?}; shift 2 ;;
@@ -87,6 +91,9 @@ while [[ $# -gt 0 ]]; do
         --flash-policy)
             [[ -f ${2:-} ]] || die "--flash-policy: no such file '${2:-}'"
             flash_policy=$(realpath "$2"); shift 2 ;;
+        --psram)
+            [[ -n ${2:-} ]] || die "--psram needs a file"
+            psram=$(realpath -m "$2"); shift 2 ;;
         --debug) profile=dev; shift ;;
         --release) profile=release; shift ;;
         --route) route=${2:?}; shift 2 ;;
@@ -221,6 +228,10 @@ run_qemu() {
         } >"$tmp/region.bin"
         # The ELF (built without --policy) has nothing in the region.
         extra+=" -device loader,file=$tmp/region.bin,addr=$policy_region_addr,force-raw=on"
+    fi
+    if [[ -n $psram ]]; then
+        [[ $board == qemu-mps2 ]] || die "--psram: only qemu-mps2 has a PSRAM store"
+        extra+=" -machine memory-backend=psram -object memory-backend-file,id=psram,size=16M,mem-path=$psram,share=on"
     fi
     local status=0
     [[ -n $runner ]] || die "board $board ${cargo_flags[*]} has no QEMU machine: flash it with probe-rs (firmware/README.md)"

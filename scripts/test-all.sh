@@ -36,8 +36,11 @@ step "cargo test (workspace, MuJoCo feature on)"
 # fixpo-py's tests are Python (below); its cdylib is built by maturin there.
 cargo test --workspace --exclude fixpo-py --features fixpo-host/mujoco
 
-step "cargo test -p fixpo-host without the MuJoCo feature (its one-line 'needs --features mujoco' error)"
-cargo test -p fixpo-host
+step "cargo test -p fixpo-host --lib without the MuJoCo feature (the registry's and the configuration's 'needs --features mujoco' errors)"
+# Unit tests only: the CLI's error is checked on the binary the Python step
+# builds without the feature (below), which saves rebuilding every
+# integration test.
+cargo test -p fixpo-host --lib
 
 step "fixpo-core for thumbv7em-none-eabihf: no std, no alloc, each feature; size probe"
 scripts/build-core-thumb.sh
@@ -62,5 +65,14 @@ vpy=$(scripts/setup-python.sh)
 fixpo_bin=$(cargo build --quiet --profile test --bin fixpo --message-format=json |
   "$vpy" -c 'import json, sys; print([m for m in map(json.loads, sys.stdin) if m.get("executable")][-1]["executable"])')
 FIXPO_BIN="$fixpo_bin" "$vpy" -m pytest fixpo-py/tests -q -rs --durations=5
+
+step "fixpo without the MuJoCo feature: a MuJoCo task is a one-line error"
+if err=$("$fixpo_bin" train --env hopper --out "$(mktemp -d)/run" 2>&1); then
+  echo "expected an error, got success:"; echo "$err"; exit 1
+fi
+echo "$err"
+[[ $(printf '%s\n' "$err" | wc -l) -eq 1 && $err == *"--features fixpo-host/mujoco"* ]] ||
+  { echo "not the one-line 'needs --features' error"; exit 1; }
+if "$fixpo_bin" envs | grep -qw hopper; then echo "fixpo envs lists hopper without the feature"; exit 1; fi
 
 step "all tests passed"
