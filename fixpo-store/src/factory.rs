@@ -61,7 +61,7 @@ impl<F: NorFlash> Store<F> {
         let base = self.layout.base;
         match io::read_header(flash, &self.geo, base, FACTORY_MAGIC)? {
             Some(h) if io::body_ok(flash, &self.geo, base, &h)? => {
-                Ok(Some((base + self.geo.header_len as u32, h.len)))
+                Ok(Some((base + self.geo.header_len, h.len)))
             }
             _ => Ok(None),
         }

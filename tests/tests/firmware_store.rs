@@ -253,8 +253,7 @@ fn eps_total_and_rollback_under_qemu() {
     // firmware committed last.
     let last_write = log
         .lines()
-        .filter(|l| l.contains("store: writing seq"))
-        .last()
+        .rfind(|l| l.contains("store: writing seq"))
         .unwrap_or_else(|| panic!("nothing written:\n{log}"));
     let committed: Vec<&str> = log
         .lines()
