@@ -306,3 +306,9 @@ pub fn frame<T: serde::Serialize>(msg: &T) -> Vec<u8> {
         .expect("every generated message frames")
         .to_vec()
 }
+
+/// The postcard bytes of `msg`.
+pub fn payload<T: serde::Serialize>(msg: &T) -> Vec<u8> {
+    let mut buf = [0u8; 1024];
+    postcard::to_slice(msg, &mut buf).expect("fits").to_vec()
+}
