@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds fixpo-core for thumbv7em-none-eabihf (Cortex-M4F) with each feature
-# set, no std and no alloc, and fixpo-store with and without defmt, then a
-# size probe (one Gaussian 3→32×32→1 policy plus its FixPO update in a
-# staticlib) and prints its section sizes.
+# set, no std and no alloc, fixpo-store and fixpo-proto with and without
+# defmt, then a size probe (one Gaussian 3→32×32→1 policy plus its FixPO
+# update in a staticlib) and prints its section sizes.
 #
 # Toolchain: the rustup target when installed; otherwise Debian's rustc-web
 # with library sources (RUSTC_BOOTSTRAP=1, -Zbuild-std=core), which
@@ -39,10 +39,12 @@ for features in "" "defmt" "serde" "defmt,serde"; do
       --no-default-features ${features:+--features "$features"})
 done
 
-for features in "" "defmt"; do
-  echo "== fixpo-store ${features:+--features $features}"
-  (cd "$root/fixpo-store" && "${cargo[@]}" build --quiet --release --target "$target" "${extra[@]}" \
-      ${features:+--features "$features"})
+for crate in fixpo-store fixpo-proto; do
+  for features in "" "defmt"; do
+    echo "== $crate ${features:+--features $features}"
+    (cd "$root/$crate" && "${cargo[@]}" build --quiet --release --target "$target" "${extra[@]}" \
+        ${features:+--features "$features"})
+  done
 done
 
 echo "== size probe: Gaussian 3→32×32→1 policy + FixPO update (opt-level s, LTO)"

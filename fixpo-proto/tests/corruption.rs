@@ -86,9 +86,10 @@ fn response_cases(g: &mut Gen) -> Vec<Case> {
 /// Every byte of every frame (delimiter excluded) replaced by each of the
 /// 255 other values: all errors. A byte turned into `0x00` splits the
 /// frame in two; both halves must be errors. Returns the error counts by
-/// kind.
-fn every_substitution(side: Side, cases: &[Case]) -> [u64; 5] {
+/// kind, then the number of corrupted frames.
+fn every_substitution(side: Side, cases: &[Case]) -> ([u64; 5], u64) {
     let mut counts = [0u64; 5];
+    let mut frames = 0;
     for (i, c) in cases.iter().enumerate() {
         assert_eq!(decode_all(side, &c.frame), vec![Ok(c.payload.clone())]);
         let body = c.frame.len() - 1;
@@ -99,6 +100,7 @@ fn every_substitution(side: Side, cases: &[Case]) -> [u64; 5] {
                 }
                 let mut bad = c.frame.clone();
                 bad[pos] = v;
+                frames += 1;
                 for r in decode_all(side, &bad) {
                     match r {
                         Ok(m) => panic!(
@@ -111,7 +113,7 @@ fn every_substitution(side: Side, cases: &[Case]) -> [u64; 5] {
             }
         }
     }
-    counts
+    (counts, frames)
 }
 
 fn kind(e: FrameError) -> usize {
@@ -127,9 +129,12 @@ fn kind(e: FrameError) -> usize {
 #[test]
 fn every_single_byte_substitution_is_detected() {
     let mut g = Gen::new(0xC0_2201);
-    let req = every_substitution(Side::Device, &request_cases(&mut g));
-    let resp = every_substitution(Side::Host, &response_cases(&mut g));
-    println!("substitutions, errors by kind [too long, COBS, too short, CRC, postcard]:");
+    let (req, n_req) = every_substitution(Side::Device, &request_cases(&mut g));
+    let (resp, n_resp) = every_substitution(Side::Host, &response_cases(&mut g));
+    println!(
+        "{} corrupted frames, all refused; errors by kind [too long, COBS, too short, CRC, postcard]:",
+        n_req + n_resp
+    );
     println!("  requests  {req:?}\n  responses {resp:?}");
     // A substitution inside the data must reach the CRC check.
     assert!(req[3] > 0 && resp[3] > 0);

@@ -241,3 +241,19 @@ fn unknown_or_malformed_requests_are_refused() {
 fn crc_is_crc32_iso_hdlc() {
     assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
 }
+
+/// The worked examples of docs/protocol.md, computed independently
+/// (Python's `zlib.crc32` and a textbook COBS encoder).
+#[test]
+fn worked_examples_of_the_docs() {
+    let status = frame(&Request::new(7, Command::Status));
+    assert_eq!(
+        status,
+        [0x08, 0x01, 0x07, 0x01, 0x74, 0x15, 0xC5, 0xC6, 0x00]
+    );
+    let ack = frame(&Response::new(7, Reply::Ack { next: 0 }));
+    assert_eq!(
+        ack,
+        [0x04, 0x01, 0x07, 0x03, 0x05, 0x3F, 0xFD, 0x9A, 0xB7, 0x00]
+    );
+}
