@@ -174,7 +174,8 @@ pub fn sim_fallback(wires: &Wires) {
 /// store, the cumulative bound against its factory record, rollback and
 /// writes of new best policies; see [`adapt::run`]), stage the adapted
 /// policy and evaluate again. The value function is the file's critic, or
-/// fresh; observation statistics stay the file's. Returns the adapted
+/// fresh; observation statistics stay the file's. A store without a
+/// factory record is not used (no bound, no writes). Returns the adapted
 /// controller, staged in the scratch region.
 pub fn adapt_on<'m, E, F>(
     memory: &'m mut Memory,
@@ -187,6 +188,13 @@ where
     E: Env<OBS, ACT> + SafeStop,
     F: Flash,
 {
+    // The cumulative bound needs the factory record; without one, adapt
+    // without the store (no bound, no writes).
+    let mut persist = persist;
+    if persist.as_mut().is_some_and(|p| p.factory().is_none()) {
+        defmt::warn!("store: no factory record; adapting without the store (no bound, no writes)");
+        persist = None;
+    }
     let learner = &mut *memory.learner;
     let before = adapt::evaluate("before", stage(memory.scratch, learner, deploy), plant);
     adapt::set_scope(&mut learner.trainer, false);

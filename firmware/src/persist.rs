@@ -99,11 +99,17 @@ pub fn open<F: Flash>(mut flash: F, layout: Layout) -> Option<Persist<F>> {
 }
 
 impl<F: Flash> Persist<F> {
-    /// Makes `given` (the policy the firmware was given: its flashed
+    /// Makes `given()` (the policy the firmware was given: its flashed
     /// region, or a host file under QEMU) the factory record if the store
-    /// has none and fixpo-core accepts it. The check loads it into
-    /// `learner`; [`Persist::load`] loads what the store then holds.
-    pub fn provision(&mut self, given: Option<&[u8]>, learner: &mut Learner<OBS, HID, ACT>) {
+    /// has none and fixpo-core accepts it; `given` is called only then (on
+    /// the F446 the region shares a sector with a bank, so it is read only
+    /// before anything was written). The check loads it into `learner`;
+    /// [`Persist::load`] loads what the store then holds.
+    pub fn provision<'g>(
+        &mut self,
+        given: impl FnOnce() -> Option<&'g [u8]>,
+        learner: &mut Learner<OBS, HID, ACT>,
+    ) {
         match self.store.has_factory(&mut self.flash) {
             Ok(true) => return,
             Ok(false) => {}
@@ -112,7 +118,7 @@ impl<F: Flash> Persist<F> {
                 return;
             }
         }
-        let Some(bytes) = given else {
+        let Some(bytes) = given() else {
             defmt::warn!("store: no factory record and no policy to provision it from");
             return;
         };

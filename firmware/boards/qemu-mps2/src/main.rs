@@ -252,7 +252,7 @@ mod app {
         if options.store {
             persist = LAYOUT.and_then(|l| persist::open(Psram::take(options.flash_delay), l));
             if let Some(p) = persist.as_mut() {
-                p.provision(given(&options, mem.scratch), learner);
+                p.provision(|| given(&options, mem.scratch), learner);
                 from_store = p.load(learner, mem.scratch.file());
             }
         }

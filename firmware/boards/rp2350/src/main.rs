@@ -234,18 +234,13 @@ fn main() -> ! {
     #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
     let mut deploy = loaded.deploy;
     #[cfg(feature = "adapt")]
-    let actor = {
-        // Without a factory record there is no cumulative bound: adapt
-        // without the store then (no bound, no writes).
-        let mut store = persist.as_mut();
-        if store.as_mut().is_some_and(|p| p.factory().is_none()) {
-            defmt::warn!(
-                "store: no factory record; adapting without the store (no bound, no writes)"
-            );
-            store = None;
-        }
-        boot::adapt_on(&mut memory, &mut deploy, &mut plant, ADAPT_ROUNDS, store)
-    };
+    let actor = boot::adapt_on(
+        &mut memory,
+        &mut deploy,
+        &mut plant,
+        ADAPT_ROUNDS,
+        persist.as_mut(),
+    );
     // Without `adapt` nothing is written after boot.
     #[cfg(not(feature = "adapt"))]
     let _ = persist;
@@ -273,7 +268,7 @@ fn boot_policy(
         StoreFlash::new(STORE_WATCHDOG_US).and_then(|f| LAYOUT.and_then(|l| persist::open(f, l)));
     let mut from_store = None;
     if let Some(p) = persist.as_mut() {
-        p.provision(boot::region_policy(), learner);
+        p.provision(boot::region_policy, learner);
         from_store = p.load(learner, memory.scratch.file());
     }
     let loaded = match from_store {

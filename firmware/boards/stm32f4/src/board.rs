@@ -188,19 +188,16 @@ fn main() -> ! {
     #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
     let mut deploy = loaded.deploy;
     #[cfg(feature = "adapt")]
-    let actor = {
-        // Without a factory record there is no cumulative bound, and on the
-        // F446 the flashed region (in bank 1's sector) may be the only copy
-        // of the flashed policy: adapt without the store then.
-        let mut store = persist.as_mut();
-        if store.as_mut().is_some_and(|p| p.factory().is_none()) {
-            defmt::warn!(
-                "store: no factory record; adapting without the store (no bound, no writes)"
-            );
-            store = None;
-        }
-        boot::adapt_on(&mut memory, &mut deploy, &mut plant, ADAPT_ROUNDS, store)
-    };
+    // Without a factory record `adapt_on` leaves the store alone: on the
+    // F446 the flashed region (in bank 1's sector) may then be the only
+    // copy of the flashed policy.
+    let actor = boot::adapt_on(
+        &mut memory,
+        &mut deploy,
+        &mut plant,
+        ADAPT_ROUNDS,
+        persist.as_mut(),
+    );
     // Without `adapt` nothing is written after boot.
     #[cfg(not(feature = "adapt"))]
     let _ = persist;
@@ -228,13 +225,10 @@ fn boot_policy(
     let mut persist = StoreFlash::new(flash).and_then(|f| LAYOUT.and_then(|l| persist::open(f, l)));
     let mut from_store = None;
     if let Some(p) = persist.as_mut() {
-        // The region is read only while the store has no factory record:
-        // on the F446 it shares bank 1's sector, which later writes reuse.
-        let given = match p.store.has_factory(&mut p.flash) {
-            Ok(true) => None,
-            _ => boot::region_policy(),
-        };
-        p.provision(given, learner);
+        // `provision` reads the region only while the store has no factory
+        // record: on the F446 it shares bank 1's sector, which later writes
+        // reuse.
+        p.provision(boot::region_policy, learner);
         from_store = p.load(learner, memory.scratch.file());
     }
     let loaded = match from_store {
