@@ -31,6 +31,22 @@ pub enum StoreError<E> {
     FactoryExists,
     /// `restore_factory` found no valid factory record.
     NoFactory,
+    /// A pending record's slot was claimed by another write since
+    /// `begin` (start the record again).
+    Stale,
+    /// A piece of a pending record after one that was not a whole number
+    /// of write units.
+    Misaligned {
+        /// Body offset of the piece.
+        offset: u32,
+    },
+    /// `commit` before every byte of the pending record was written.
+    Incomplete {
+        /// Bytes written.
+        written: u32,
+        /// Bytes announced.
+        len: u32,
+    },
     /// The caller's buffer is shorter than the record to load.
     BufferTooSmall {
         /// Bytes of the caller's buffer.
@@ -59,6 +75,16 @@ impl<E: core::fmt::Debug> core::fmt::Display for StoreError<E> {
             }
             Self::FactoryExists => f.write_str("a valid factory record exists"),
             Self::NoFactory => f.write_str("no valid factory record"),
+            Self::Stale => f.write_str("another write took the pending record's slot"),
+            Self::Misaligned { offset } => {
+                write!(
+                    f,
+                    "piece at body offset {offset} follows a partial write unit"
+                )
+            }
+            Self::Incomplete { written, len } => {
+                write!(f, "commit after {written} of {len} bytes")
+            }
             Self::BufferTooSmall { len, needed } => {
                 write!(f, "buffer of {len} bytes, record needs {needed}")
             }

@@ -110,6 +110,19 @@ pub(crate) fn load_body<F: NorFlash>(
 }
 
 /// Programs `bytes` at `offset` (write-aligned), padding the last write
+/// unit with `0xFF`, then reads it back; `slot` names the slot in a
+/// [`StoreError::VerifyFailed`].
+pub(crate) fn program_piece<F: NorFlash>(
+    flash: &mut F,
+    geo: &Geometry,
+    offset: u32,
+    bytes: &[u8],
+    slot: u32,
+) -> Result<(), F> {
+    program_verified(flash, geo, offset, bytes, slot)
+}
+
+/// Programs `bytes` at `offset` (write-aligned), padding the last write
 /// unit with `0xFF`, then reads it back.
 fn program_verified<F: NorFlash>(
     flash: &mut F,
@@ -159,6 +172,33 @@ pub(crate) fn program_record<F: NorFlash>(
         seq,
         len: body.len() as u32,
         body_crc: CRC.checksum(body),
+    }
+    .encode(magic);
+    on_commit();
+    program_verified(flash, geo, offset, &header, offset)
+}
+
+/// Commits a body of `len` bytes already programmed in the slot at
+/// `offset`: its CRC is computed from the flash, then the header is
+/// programmed and read back. `on_commit` runs just before the header.
+pub(crate) fn commit_header<F: NorFlash>(
+    flash: &mut F,
+    geo: &Geometry,
+    offset: u32,
+    magic: u32,
+    seq: u32,
+    len: u32,
+    on_commit: impl FnOnce(),
+) -> Result<(), F> {
+    let mut d = CRC.digest();
+    read_chunks(flash, geo, offset + geo.header_len, len as usize, |_, c| {
+        d.update(c);
+        true
+    })?;
+    let header = Header {
+        seq,
+        len,
+        body_crc: d.finalize(),
     }
     .encode(magic);
     on_commit();

@@ -80,5 +80,5 @@ pub use layout::{
     Geometry, GeometryError, HEADER_FIELDS, Layout, MAX_WRITE_SIZE, header_len, record_len,
 };
 pub use store::{
-    Committed, Loaded, Location, RecordInfo, Result, SlotState, Status, Store, is_newer,
+    Committed, Loaded, Location, Pending, RecordInfo, Result, SlotState, Status, Store, is_newer,
 };

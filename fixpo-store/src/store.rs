@@ -52,6 +52,39 @@ pub struct Committed {
     pub erased: bool,
 }
 
+/// A record being written in pieces ([`Store::begin`]): its slot is
+/// chosen (and erased if needed); nothing is committed.
+#[derive(Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Pending {
+    at: Location,
+    len: u32,
+    written: u32,
+    erased: bool,
+}
+
+impl Pending {
+    /// Bytes of the body announced at [`Store::begin`].
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Whether the announced body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes programmed so far.
+    pub fn written(&self) -> u32 {
+        self.written
+    }
+
+    /// The slot it goes to.
+    pub fn location(&self) -> Location {
+        self.at
+    }
+}
+
 /// What [`Store::load_active`] loaded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -296,6 +329,31 @@ impl<F: NorFlash> Store<F> {
                 max: self.geo.max_body,
             });
         }
+        let (target, erased) = self.claim_slot(flash)?;
+        let seq = self.next_seq;
+        let offset = self.slot_offset(target);
+        let next_seq = &mut self.next_seq;
+        io::program_record(flash, &self.geo, offset, RECORD_MAGIC, seq, body, || {
+            *next_seq = seq.wrapping_add(1)
+        })?;
+        let record = RecordInfo {
+            location: target,
+            seq,
+            len: body.len() as u32,
+        };
+        self.newest = Some(record);
+        self.active = Some(target);
+        Ok(Committed {
+            seq,
+            location: target,
+            erased,
+        })
+    }
+
+    /// The slot the next record goes to, made the cursor: the next blank
+    /// slot after the cursor in its bank, else slot 0 of the other bank
+    /// after erasing it (`true`).
+    fn claim_slot(&mut self, flash: &mut F) -> Result<(Location, bool), F> {
         let (bank, from) = match self.cursor {
             Some(c) => (c.bank, c.index + 1),
             None => (0, 0),
@@ -319,24 +377,138 @@ impl<F: NorFlash> Store<F> {
             None => self.erase_other_bank(flash, bank)?,
         };
         self.cursor = Some(target);
+        Ok((target, erased))
+    }
+
+    /// Starts a record of `len` bytes written in pieces (a policy pushed
+    /// over a serial link, docs/protocol.md): picks and, if needed, erases
+    /// its slot exactly as [`Store::write`] does, and programs nothing.
+    /// Feed it with [`Store::write_chunk`], check it in place with
+    /// [`Store::pending_body`], then [`Store::commit`]. A pending record
+    /// that is never committed (abandoned, or cut by a power failure) is a
+    /// torn slot that later writes skip; the active record is untouched.
+    ///
+    /// # Errors
+    /// [`StoreError::TooLarge`] (nothing done), or a flash error from the
+    /// slot search or the erase.
+    pub fn begin(&mut self, flash: &mut F, len: usize) -> Result<Pending, F> {
+        if len > self.geo.max_body {
+            return Err(StoreError::TooLarge {
+                len,
+                max: self.geo.max_body,
+            });
+        }
+        let (at, erased) = self.claim_slot(flash)?;
+        Ok(Pending {
+            at,
+            len: len as u32,
+            written: 0,
+            erased,
+        })
+    }
+
+    /// Programs `bytes` as the next piece of the pending record's body
+    /// (from [`Pending::written`]) and reads them back. Every piece but
+    /// the last must be a whole number of the flash's write units (the
+    /// protocol's 256-byte chunks are, on every board); the last one is
+    /// padded with `0xFF`.
+    ///
+    /// # Errors
+    /// [`StoreError::Stale`] if another write claimed a slot since
+    /// `begin`; [`StoreError::TooLarge`] past the announced length;
+    /// [`StoreError::Misaligned`] after a piece that was not whole write
+    /// units; [`StoreError::VerifyFailed`] or a flash error (the record
+    /// cannot be committed then: begin again).
+    pub fn write_chunk(&mut self, flash: &mut F, p: &mut Pending, bytes: &[u8]) -> Result<(), F> {
+        if self.cursor != Some(p.at) {
+            return Err(StoreError::Stale);
+        }
+        let end = p.written as usize + bytes.len();
+        if end > p.len as usize {
+            return Err(StoreError::TooLarge {
+                len: end,
+                max: p.len as usize,
+            });
+        }
+        if p.written % self.geo.write_size != 0 {
+            return Err(StoreError::Misaligned { offset: p.written });
+        }
+        let offset = self.slot_offset(p.at) + self.geo.header_len + p.written;
+        io::program_piece(flash, &self.geo, offset, bytes, self.slot_offset(p.at))?;
+        p.written = end as u32;
+        Ok(())
+    }
+
+    /// Flash offset and length of the pending record's body, for checking
+    /// it in place (a policy file's own CRC and decoder) before
+    /// [`Store::commit`].
+    pub fn pending_body(&self, p: &Pending) -> (u32, u32) {
+        (
+            self.slot_offset(p.at) + self.geo.header_len,
+            p.written.min(p.len),
+        )
+    }
+
+    /// Commits the pending record: its body CRC is computed from what the
+    /// flash holds, then the header is programmed and read back, as by
+    /// [`Store::write`]. From then on it is the newest and active record.
+    ///
+    /// # Errors
+    /// [`StoreError::Incomplete`] before every byte was written,
+    /// [`StoreError::Stale`] if another write claimed a slot since
+    /// `begin`, [`StoreError::VerifyFailed`] or a flash error (a power cut
+    /// here leaves either the previous record or this one active).
+    pub fn commit(&mut self, flash: &mut F, p: Pending) -> Result<Committed, F> {
+        if self.cursor != Some(p.at) {
+            return Err(StoreError::Stale);
+        }
+        if p.written != p.len {
+            return Err(StoreError::Incomplete {
+                written: p.written,
+                len: p.len,
+            });
+        }
+        let offset = self.slot_offset(p.at);
         let seq = self.next_seq;
-        let offset = self.slot_offset(target);
         let next_seq = &mut self.next_seq;
-        io::program_record(flash, &self.geo, offset, RECORD_MAGIC, seq, body, || {
+        io::commit_header(flash, &self.geo, offset, RECORD_MAGIC, seq, p.len, || {
             *next_seq = seq.wrapping_add(1)
         })?;
         let record = RecordInfo {
-            location: target,
+            location: p.at,
             seq,
-            len: body.len() as u32,
+            len: p.len,
         };
         self.newest = Some(record);
-        self.active = Some(target);
+        self.active = Some(p.at);
         Ok(Committed {
             seq,
-            location: target,
-            erased,
+            location: p.at,
+            erased: p.erased,
         })
+    }
+
+    /// The active record (the one [`Store::load_active`] loaded or the
+    /// last commit) and its body's flash offset, for reading it in place
+    /// (a pull served in chunks); `None` when there is none or its header
+    /// no longer reads valid. The body CRC is not checked here.
+    ///
+    /// # Errors
+    /// A flash read error.
+    pub fn active_body(&self, flash: &mut F) -> Result<Option<(RecordInfo, u32)>, F> {
+        let Some(at) = self.active else {
+            return Ok(None);
+        };
+        Ok(self.header_at(flash, at)?.map(|h| {
+            (
+                RecordInfo {
+                    location: at,
+                    seq: h.seq,
+                    len: h.len,
+                },
+                self.slot_offset(at) + self.geo.header_len,
+            )
+        }))
     }
 
     /// Erases the bank that does not hold the active record (without one:
