@@ -111,7 +111,7 @@ fn an_abandoned_record_is_skipped_and_the_active_one_stays() {
     store
         .write_chunk(&mut flash, &mut p, &body(&mut rng, 128))
         .unwrap();
-    drop(p);
+    let _abandoned = p;
     let (mut store, active) = boot(&mut flash, layout()).unwrap();
     assert_eq!(active.unwrap().0, a);
     // Later writes skip the torn slot and keep working across erases.
