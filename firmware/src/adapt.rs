@@ -103,17 +103,42 @@ pub struct Guards<'a, F> {
     /// policy it left deployed (the QEMU board records them for the host's
     /// own check).
     pub trace: &'a mut dyn FnMut(u32, &RoundReport, &Rollout, &Policy<OBS, HID, ACT>),
+    /// Sees every update once it is settled (after its evaluation, if
+    /// any): the host link streams it. Returning `false` stops the run
+    /// after this update.
+    pub report: &'a mut dyn FnMut(&Update<'_>) -> bool,
 }
 
-impl Guards<'_, NoFlash> {
-    /// No store, no trace, [`PLAIN`] settings.
+/// One settled update, for [`Guards::report`].
+#[derive(Clone, Copy, Debug)]
+pub struct Update<'r> {
+    /// Index of the update in this run, from 0.
+    pub index: u32,
+    /// The round, or `None` when the update was refused before a round
+    /// report existed (a failed rollout or a diverging update; the policy
+    /// was kept).
+    pub round: Option<&'r RoundReport>,
+    /// ε_KL of the update.
+    pub eps_kl: f32,
+    /// ε_total, when the cumulative bound was on.
+    pub eps_total: Option<f32>,
+    /// The evaluation after this update rolled the policy back.
+    pub rolled_back: bool,
+    /// The policy was committed to the store as this record.
+    pub committed: Option<u32>,
+}
+
+impl<'a> Guards<'a, NoFlash> {
+    /// No store, no reports, [`PLAIN`] settings.
     pub fn none(
-        trace: &mut dyn FnMut(u32, &RoundReport, &Rollout, &Policy<OBS, HID, ACT>),
-    ) -> Guards<'_, NoFlash> {
+        trace: &'a mut dyn FnMut(u32, &RoundReport, &Rollout, &Policy<OBS, HID, ACT>),
+        report: &'a mut dyn FnMut(&Update<'_>) -> bool,
+    ) -> Guards<'a, NoFlash> {
         Guards {
             safety: PLAIN,
             persist: None,
             trace,
+            report,
         }
     }
 }
@@ -132,6 +157,10 @@ pub struct Outcome {
     pub commits: u32,
     /// Rollbacks to the best persisted policy.
     pub rollbacks: u32,
+    /// Updates kept (both checks and ε_total passed).
+    pub kept: u32,
+    /// Whether [`Guards::report`] stopped the run early.
+    pub stopped: bool,
 }
 
 /// Runs `updates` rounds of fixpo-core's adaptation round on `plant`
@@ -163,6 +192,7 @@ where
         safety,
         mut persist,
         trace,
+        report,
     } = guards;
     let mut adapter = Adapter::new(plant, Independent, SETTINGS.seed);
     let mut out = Outcome::default();
@@ -181,22 +211,38 @@ where
     if safety.eps_total.is_some() && persist.is_none() {
         defmt::warn!("eps_total needs the store's factory record: off");
     }
+    let eps_total = safety.eps_total.filter(|_| persist.is_some());
     for u in 0..updates {
-        let mut total = match (safety.eps_total, persist.as_deref_mut()) {
+        let mut total = match (eps_total, persist.as_deref_mut()) {
             (Some(eps), Some(p)) => p.factory().map(|f| Total::new(f, eps)),
             _ => None,
         };
+        let mut update = Update {
+            index: u,
+            round: None,
+            eps_kl: cfg.eps_kl,
+            eps_total,
+            rolled_back: false,
+            committed: None,
+        };
         let r = match adapter.round_with(learner, scratch.rollout(), cfg, total.as_mut()) {
             Ok(r) => r,
-            Err(LearnError::Collect(e)) => {
-                defmt::error!("update {=u32}: rollout failed: {}", u, e);
-                continue;
-            }
-            // The trainer restored the policy, value and β: the deployed
-            // policy is unchanged.
             Err(e) => {
-                out.updates += 1;
-                defmt::warn!("update {=u32}: refused ({}), policy kept", u, e);
+                match e {
+                    LearnError::Collect(e) => {
+                        defmt::error!("update {=u32}: rollout failed: {}", u, e);
+                    }
+                    // The trainer restored the policy, value and β: the
+                    // deployed policy is unchanged.
+                    e => {
+                        out.updates += 1;
+                        defmt::warn!("update {=u32}: refused ({}), policy kept", u, e);
+                    }
+                }
+                if !report(&update) {
+                    out.stopped = true;
+                    break;
+                }
                 continue;
             }
         };
@@ -210,31 +256,37 @@ where
             out.drift_refusals += 1;
         }
         if r.kept {
+            out.kept += 1;
             keeper.updated();
         }
-        let (Some(p), true) = (persist.as_deref_mut(), judged) else {
-            continue;
-        };
-        if (u + 1) % safety.eval_every != 0 {
-            continue;
+        update.round = Some(&r);
+        let due = judged && (u + 1) % safety.eval_every == 0;
+        if let (Some(p), true) = (persist.as_deref_mut(), due) {
+            let (rolled_back, committed) = checkpoint(
+                learner,
+                scratch,
+                &mut adapter,
+                deploy,
+                &mut keeper,
+                p,
+                &mut out,
+            );
+            update.rolled_back = rolled_back;
+            update.committed = committed;
         }
-        checkpoint(
-            learner,
-            scratch,
-            &mut adapter,
-            deploy,
-            &mut keeper,
-            p,
-            &mut out,
-        );
+        if !report(&update) {
+            out.stopped = true;
+            break;
+        }
     }
     out
 }
 
 /// The fixed evaluation after an update and what the keeper decides of
 /// it: persist the policy (motor stopped) or roll back to the best
-/// persisted one. Not inlined: its frame stays off the stack of the
-/// updates (the 64 KiB RAM budget of the QEMU board).
+/// persisted one. Returns whether it rolled back and the record it
+/// committed. Not inlined: its frame stays off the stack of the updates
+/// (the 64 KiB RAM budget of the QEMU board).
 #[inline(never)]
 fn checkpoint<E, C, F>(
     learner: &mut Learner<OBS, HID, ACT>,
@@ -244,7 +296,8 @@ fn checkpoint<E, C, F>(
     keeper: &mut Keeper,
     p: &mut Persist<F>,
     out: &mut Outcome,
-) where
+) -> (bool, Option<u32>)
+where
     E: Env<OBS, ACT> + SafeStop,
     F: Flash,
 {
@@ -259,11 +312,13 @@ fn checkpoint<E, C, F>(
             let fp = fingerprint(&learner.trainer.policy, &learner.trainer.norm);
             let file = scratch.file();
             match adapt_core::save(learner, deploy, file) {
-                Ok(n) if p.commit(&file[..n], fp) => {
-                    out.commits += 1;
-                    keeper.persisted(ret);
+                Ok(n) => {
+                    if let Some(seq) = p.commit(&file[..n], fp) {
+                        out.commits += 1;
+                        keeper.persisted(ret);
+                        return (false, Some(seq));
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => defmt::error!("store: cannot encode the policy ({})", e),
             }
         }
@@ -281,11 +336,13 @@ fn checkpoint<E, C, F>(
                     out.rollbacks += 1;
                     keeper.rolled_back();
                     defmt::warn!("rollback: restored {}", source);
+                    return (true, None);
                 }
                 None => defmt::error!("rollback: nothing to restore; policy kept"),
             }
         }
     }
+    (false, None)
 }
 
 /// Logs one round: the update, both checks, the cumulative bound.

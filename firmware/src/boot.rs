@@ -209,6 +209,7 @@ where
             safety: adapt::SAFETY,
             persist,
             trace: &mut |_, _, _, _| {},
+            report: &mut |_| true,
         },
     );
     let actor = stage(memory.scratch, learner, deploy);

@@ -212,8 +212,9 @@ impl<F: Flash> Persist<F> {
     /// Commits `bytes` (a policy file the learner just wrote) as the
     /// newest record; logs `store: writing seq S fingerprint F` before and
     /// `store: committed seq S` after (a power cut between the two leaves
-    /// either the previous record or this one active).
-    pub fn commit(&mut self, bytes: &[u8], fp: u64) -> bool {
+    /// either the previous record or this one active). Returns the
+    /// record's sequence number, `None` (logged) if the write failed.
+    pub fn commit(&mut self, bytes: &[u8], fp: u64) -> Option<u32> {
         let seq = self.store.status().next_seq;
         defmt::info!("store: writing seq {=u32} fingerprint {=u64:016x}", seq, fp);
         match self.store.write(&mut self.flash, bytes) {
@@ -225,11 +226,11 @@ impl<F: Flash> Persist<F> {
                     c.location.index,
                     if c.erased { ", other bank erased" } else { "" }
                 );
-                true
+                Some(c.seq)
             }
             Err(e) => {
                 defmt::error!("store: write failed ({}); the previous record stays", e);
-                false
+                None
             }
         }
     }

@@ -2,4 +2,5 @@
 //! them share.
 
 pub mod device;
+pub mod link;
 pub mod qemu;

@@ -13,6 +13,8 @@
 # Environment:
 #   FIXPO_QEMU_TIMEOUT  seconds before QEMU is killed (default 60)
 #   FIXPO_QEMU_EXTRA    extra QEMU options (word-split), e.g. tracing flags
+#   FIXPO_QEMU_SERIAL   the -serial backend of UART0, the host link
+#                       (default none), e.g. unix:/tmp/link,server=on,wait=off
 #   FIXPO_RAW_OUT       if set, also save the raw defmt stream to this file
 #   DEFMT_PRINT         decoder command (default: defmt-print on PATH or
 #                       in ~/.cargo/bin)
@@ -25,7 +27,7 @@ fi
 elf=$1
 shift
 
-qemu_args=(-machine mps2-an386 -cpu cortex-m4 -nographic -monitor none -serial none)
+qemu_args=(-machine mps2-an386 -cpu cortex-m4 -nographic -monitor none -serial "${FIXPO_QEMU_SERIAL:-none}")
 sh_cfg="enable=on,target=native,arg=fixpo"
 for a in "$@"; do
     # QEMU option values escape commas by doubling them.

