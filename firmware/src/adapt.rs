@@ -175,6 +175,7 @@ pub struct Outcome {
 /// rollback may change them); `cfg` is [`SETTINGS`]`.update` or a
 /// benchmarking variant. The plant is lent, so the caller keeps it (a
 /// real board controls it afterwards).
+#[inline(always)]
 pub fn run<E, F>(
     learner: &mut Learner<OBS, HID, ACT>,
     scratch: &mut Scratch,

@@ -42,6 +42,18 @@ const DIMS: Dims = Dims {
     kind: Kind::Gaussian,
 };
 
+/// Builds the qemu-mps2 board with `args` and `policy` flashed, and copies
+/// the ELF to `dir/name`: both tests build the same board (with other
+/// features) into the same path, one at a time.
+fn board_elf(args: &[&str], policy: &Path, dir: &Path, name: &str) -> PathBuf {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let (_, elf) = build_board(args, policy);
+    let copy = dir.join(name);
+    std::fs::copy(&elf, &copy).expect("copy the ELF");
+    copy
+}
+
 fn skip() -> bool {
     let skip = std::env::var_os("FIXPO_SKIP_FIRMWARE").is_some();
     if skip {
@@ -139,7 +151,7 @@ fn device_link_under_qemu() {
     std::fs::create_dir_all(&dir).unwrap();
     let b_path = dir.join("b.fxp");
     std::fs::write(&b_path, &b).unwrap();
-    let (_, elf) = build_board(&[], a_path);
+    let elf = board_elf(&[], a_path, &dir, "fixpo-qemu-mps2.elf");
     let psram = dir.join("psram");
     let _ = std::fs::remove_file(&psram);
     let socket = dir.join("link.sock");
@@ -201,4 +213,96 @@ fn device_link_under_qemu() {
         None::<Output>,
         Command::new("true"),
     );
+}
+
+/// A random 3→64×64→1 policy file without a critic (17 992 bytes).
+fn policy64(seed: u64) -> Vec<u8> {
+    let mut a = Actor::<3, 64, 1>::zero(fixpo_core::PolicyKind::Gaussian);
+    a.policy
+        .init(&mut fixpo_core::rng::Pcg32::new(seed, 7), -0.5);
+    a.obs_norm.var = [1.0; 3];
+    a.obs_clip = 10.0;
+    a.action_low = [-2.0];
+    a.action_high = [2.0];
+    let mut buf = vec![0u8; file::encoded_len(3, 64, 1, false)];
+    let n = file::encode(&a, &mut buf).expect("encode");
+    buf.truncate(n);
+    buf
+}
+
+/// The push-time figure of issue 14: a 3→64×64→1 policy (≈ 17 KB) pushed
+/// to the `hid64` build of the firmware. QEMU does not pace its UART, so
+/// the wall time measures the device's handling (flash programming, the
+/// commit's checks) and the host's; the time on a real 115 200-baud link
+/// is computed from the frames' bytes.
+#[test]
+fn push_64x64_under_qemu() {
+    if skip() {
+        return;
+    }
+    let dir = tmp_dir().join("device64");
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = policy64(1);
+    let b = policy64(2);
+    assert_eq!(b.len(), file::encoded_len(3, 64, 1, false));
+    let a_path = dir.join("a64.fxp");
+    std::fs::write(&a_path, &a).unwrap();
+    let elf64 = board_elf(
+        &["--features", "hid64"],
+        &a_path,
+        &dir,
+        "fixpo-qemu-mps2-hid64.elf",
+    );
+    let psram = dir.join("psram");
+    let _ = std::fs::remove_file(&psram);
+    let socket = dir.join("link.sock");
+    let args: Vec<String> = vec![
+        format!("policy={}", a_path.display()),
+        "store".into(),
+        "serve".into(),
+    ];
+    let mut dev = Device::boot(&elf64, &args, &psram, &socket);
+    dev.wait_for("serve: link up", 1, Duration::from_secs(60));
+    let mut raw = Raw::connect(&socket);
+    let dims64 = Dims { hid: 64, ..DIMS };
+    let t0 = Instant::now();
+    let begin = Cmd::PushBegin {
+        len: b.len() as u32,
+        crc: fixpo_proto::crc32(&b),
+        dims: dims64,
+    };
+    assert_eq!(reply(&raw.request(1, begin)), Reply::Ack { next: 0 });
+    let (mut next, mut id, mut wire) = (0u32, 1u16, 0usize);
+    while let Some(cmd) = push_chunk(&b, next) {
+        id += 1;
+        wire += Raw::frame(id, cmd).len();
+        match reply(&raw.request(id, cmd)) {
+            Reply::Ack { next: n } => next = n,
+            other => panic!("chunk at {next}: {other:?}"),
+        }
+    }
+    let seq = match reply(&raw.request(id + 1, Cmd::PushCommit)) {
+        Reply::Committed { seq } => seq,
+        other => panic!("commit: {other:?}"),
+    };
+    let took = t0.elapsed();
+    let log = dev.wait_for("serve: switched", 1, Duration::from_secs(30));
+    assert_eq!(seq, 0);
+    assert!(log.contains(&format!("fingerprint {:016x}", {
+        let a: Actor<3, 64, 1> = file::decode(&b).unwrap();
+        fingerprint(
+            &a.policy,
+            &ObsNorm {
+                stats: a.obs_norm,
+                clip: a.obs_clip,
+            },
+        )
+    })));
+    let real = wire as f64 * 10.0 / 115_200.0;
+    eprintln!(
+        "push of {} B (64x64, no critic): {:.2} s under QEMU; {wire} B of request frames = {real:.2} s at 115200 baud (10 bits per byte, acks not counted)",
+        b.len(),
+        took.as_secs_f64()
+    );
+    no_fault(&dev.kill());
 }

@@ -293,41 +293,14 @@ mod app {
         }
 
         if options.serve {
-            let mut plant = SimPlant::new(&wires, ROLLOUT as u32);
-            let mut link = Link::new(
-                Uart0::take(),
-                Identity {
-                    device_id: *b"qemu-mps2-an386\0",
-                    eps_kl: adapt::SETTINGS.update.eps_kl,
-                    eps_total: adapt::SAFETY.eps_total,
-                },
-            );
-            let exit = serve::serve(
+            serve_link(
+                &options,
+                &wires,
                 &mut mem,
                 &mut deploy,
                 source,
-                &mut plant,
-                &mut link,
                 persist.as_mut(),
-                Hooks {
-                    uptime_ms: &|| (wires.elapsed_ns() / 1_000_000) as u32,
-                    switched: &mut |actor| {
-                        if options.infer {
-                            boot::report_inference(actor);
-                        }
-                    },
-                    ticks: None,
-                },
-            );
-            defmt::info!(
-                "serve: {}; stack high-water mark {=usize} bytes",
-                exit,
-                mem::stack_high_water()
-            );
-            if exit == Exit::Reset {
-                cortex_m::peripheral::SCB::sys_reset();
-            }
-            finish(&options)
+            )
         }
 
         let want_train = options.adapt.is_some() || options.upd.is_some();
@@ -412,6 +385,55 @@ mod app {
             }
         }
         finish(&options)
+    }
+
+    /// The `serve` word: the host link on UART0 until a reset (a reboot).
+    /// Not inlined, so the link's buffers are on the stack only in this
+    /// mode (the other runs keep the 64 KiB RAM budget).
+    #[inline(never)]
+    fn serve_link(
+        options: &Options,
+        wires: &Wires,
+        mem: &mut mem::Memory,
+        deploy: &mut fixpo_core::adapt::Deploy<3, 1>,
+        source: persist::Source,
+        persist: Option<&mut Persist<Psram>>,
+    ) -> ! {
+        let mut plant = SimPlant::new(wires, ROLLOUT as u32);
+        let mut link = Link::new(
+            Uart0::take(),
+            Identity {
+                device_id: *b"qemu-mps2-an386\0",
+                eps_kl: adapt::SETTINGS.update.eps_kl,
+                eps_total: adapt::SAFETY.eps_total,
+            },
+        );
+        let exit = serve::serve(
+            mem,
+            deploy,
+            source,
+            &mut plant,
+            &mut link,
+            persist,
+            Hooks {
+                uptime_ms: &|| (wires.elapsed_ns() / 1_000_000) as u32,
+                switched: &mut |actor| {
+                    if options.infer {
+                        boot::report_inference(actor);
+                    }
+                },
+                ticks: None,
+            },
+        );
+        defmt::info!(
+            "serve: {}; stack high-water mark {=usize} bytes",
+            exit,
+            mem::stack_high_water()
+        );
+        if exit == Exit::Reset {
+            cortex_m::peripheral::SCB::sys_reset();
+        }
+        finish(options)
     }
 
     /// One round's record of the `trace=PATH` file.
