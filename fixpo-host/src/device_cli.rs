@@ -285,6 +285,16 @@ fn list(json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// An `f32` as the JSON number it prints as (`0.02`, not
+/// `0.019999999552965164`).
+fn num(v: f32) -> serde_json::Value {
+    v.to_string()
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or(serde_json::Value::Null, serde_json::Value::Number)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -347,8 +357,8 @@ fn info_json(info: &DeviceInfo) -> serde_json::Value {
         "kind": kind_name(info.dims.kind),
         "active_seq": info.active_seq,
         "factory_seq": info.factory_seq,
-        "eps_kl": info.eps_kl,
-        "eps_total": info.eps_total,
+        "eps_kl": num(info.eps_kl),
+        "eps_total": info.eps_total.map(num),
         "max_file": info.max_file,
     })
 }
@@ -430,7 +440,9 @@ fn bar(len: u64, template: &str) -> Option<ProgressBar> {
         return None;
     }
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stdout());
-    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     Some(bar)
 }
 
@@ -445,7 +457,10 @@ fn rate(bytes: u32, elapsed: Duration) -> String {
 
 fn push(dev: &mut Client, file: &PolicyFile) -> Result<ExitCode> {
     let len = file.bytes.len() as u64;
-    let bar = bar(len, "{bar:30.cyan/blue} {bytes}/{total_bytes}  {bytes_per_sec}  ETA {eta}");
+    let bar = bar(
+        len,
+        "{bar:30.cyan/blue} {bytes}/{total_bytes}  {bytes_per_sec}  ETA {eta}",
+    );
     let result = dev.push(file, |sent, _| {
         if let Some(b) = &bar {
             b.set_position(u64::from(sent));
@@ -473,8 +488,15 @@ fn push(dev: &mut Client, file: &PolicyFile) -> Result<ExitCode> {
 }
 
 fn pull(dev: &mut Client, factory: bool, out: &Path) -> Result<ExitCode> {
-    let which = if factory { Which::Factory } else { Which::Active };
-    let bar = LazyBar::new(bar(0, "{bar:30.cyan/blue} {bytes}/{total_bytes}  {bytes_per_sec}"));
+    let which = if factory {
+        Which::Factory
+    } else {
+        Which::Active
+    };
+    let bar = LazyBar::new(bar(
+        0,
+        "{bar:30.cyan/blue} {bytes}/{total_bytes}  {bytes_per_sec}",
+    ));
     let p = dev.pull(which, |got, len| bar.set(got, len));
     bar.finish();
     let p = p?;
@@ -491,8 +513,10 @@ fn pull(dev: &mut Client, factory: bool, out: &Path) -> Result<ExitCode> {
     say(&format!(
         "pulled the {} policy ({}, {} bytes, crc32 {:08x}) into `{}` in {:.2} s ({})",
         which_name(p.which),
-        p.seq
-            .map_or_else(|| "not from the store".to_owned(), |s| format!("record #{s}")),
+        p.seq.map_or_else(
+            || "not from the store".to_owned(),
+            |s| format!("record #{s}")
+        ),
         len,
         fixpo_proto::crc32(&p.bytes),
         out.display(),
@@ -640,11 +664,11 @@ fn write_device_json(dir: &Path, dev: &Client, settings: Option<&AdaptSettings>)
     let settings = settings.map(|s| {
         serde_json::json!({
             "updates": s.updates,
-            "eps_kl": s.eps_kl,
+            "eps_kl": s.eps_kl.map(num),
             "eps_total": match s.eps_total {
                 Bound::Default => serde_json::json!("default"),
                 Bound::Off => serde_json::json!("off"),
-                Bound::At(v) => serde_json::json!(v),
+                Bound::At(v) => num(v),
             },
         })
     });
@@ -657,7 +681,10 @@ fn write_device_json(dir: &Path, dev: &Client, settings: Option<&AdaptSettings>)
         "settings": settings,
         "started_unix_s": started,
     });
-    fixpo_host::io::write_atomic(&dir.join("device.json"), serde_json::to_string_pretty(&v)?.as_bytes())?;
+    fixpo_host::io::write_atomic(
+        &dir.join("device.json"),
+        serde_json::to_string_pretty(&v)?.as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -668,9 +695,10 @@ fn adapt(
     flag: &Arc<AtomicBool>,
 ) -> Result<ExitCode> {
     let info = *dev.info();
-    let eps_kl = settings
-        .eps_kl
-        .map_or_else(|| format!("{} (device default)", info.eps_kl), |v| v.to_string());
+    let eps_kl = settings.eps_kl.map_or_else(
+        || format!("{} (device default)", info.eps_kl),
+        |v| v.to_string(),
+    );
     let eps_total = match settings.eps_total {
         Bound::Default => format!(
             "{} (device default)",
@@ -749,10 +777,7 @@ fn monitor(dev: &mut Client, out: Option<&Path>) -> Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             Err(DeviceError::Interrupted { .. }) => {
-                sink.note(&format!(
-                    "stopped watching after {} reports",
-                    sink.received
-                ));
+                sink.note(&format!("stopped watching after {} reports", sink.received));
                 return Ok(ExitCode::SUCCESS);
             }
             Err(e) => return Err(e.into()),

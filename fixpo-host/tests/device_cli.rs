@@ -174,7 +174,13 @@ fn serve(s: &Scenario, st: &Mutex<State>, mut conn: UnixStream) {
             let payload = match result {
                 Ok(p) => p.to_vec(),
                 Err(e) => {
-                    send(s, &mut conn, NO_ID, Reply::Error(ErrorCode::Frame(e)), false);
+                    send(
+                        s,
+                        &mut conn,
+                        NO_ID,
+                        Reply::Error(ErrorCode::Frame(e)),
+                        false,
+                    );
                     continue;
                 }
             };
@@ -636,7 +642,10 @@ fn adapt_streams_reports_into_plottable_metrics() {
     // One line per update, then the summary.
     let updates: Vec<&str> = out.lines().filter(|l| l.starts_with("update")).collect();
     assert_eq!(updates.len(), 6, "{out}");
-    assert!(out.contains("adaptation completed: 6 updates, 5 kept"), "{out}");
+    assert!(
+        out.contains("adaptation completed: 6 updates, 5 kept"),
+        "{out}"
+    );
 
     let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     let lines: Vec<serde_json::Value> = text
@@ -734,7 +743,11 @@ fn no_device_and_no_port() {
     // A socket nobody listens on.
     let dead = t.path().join("dead.sock");
     drop(UnixListener::bind(&dead).unwrap());
-    fails(&device(dead.to_str().unwrap(), 500, &["status"]), 3, "no device");
+    fails(
+        &device(dead.to_str().unwrap(), 500, &["status"]),
+        3,
+        "no device",
+    );
     fails(&fixpo(&["device", "status"]), 1, "FIXPO_PORT");
 }
 
@@ -749,7 +762,11 @@ fn silent_device_times_out() {
     );
     let start = Instant::now();
     let out = device(dev.port(), 100, &["--retries", "2", "status"]);
-    fails(&out, 4, "no answer from the device to Hello after 3 tries of 100 ms");
+    fails(
+        &out,
+        4,
+        "no answer from the device to Hello after 3 tries of 100 ms",
+    );
     assert!(start.elapsed() < Duration::from_secs(3));
 }
 
@@ -942,7 +959,10 @@ fn help_lists_every_subcommand_and_the_exit_codes() {
         );
     }
     for code in ["3 ", "4 ", "5 ", "6 ", "7 ", "8 ", "130"] {
-        assert!(out.contains(&format!("    {code}")), "exit code {code} missing");
+        assert!(
+            out.contains(&format!("    {code}")),
+            "exit code {code} missing"
+        );
     }
     assert!(out.contains("FIXPO_PORT"), "{out}");
     let top = ok(&fixpo(&["--help"]));

@@ -261,10 +261,11 @@ impl Client {
         let what = command_name(&cmd);
         let id = self.next_id();
         let mut buf = [0u8; MAX_FRAME];
-        let frame = encode(&Request::new(id, cmd), &mut buf).map_err(|e| DeviceError::Protocol {
-            what: what.clone(),
-            got: format!("cannot encode the request: {e}"),
-        })?;
+        let frame =
+            encode(&Request::new(id, cmd), &mut buf).map_err(|e| DeviceError::Protocol {
+                what: what.clone(),
+                got: format!("cannot encode the request: {e}"),
+            })?;
         let frame = frame.to_vec();
         let tries = self.opts.retries.saturating_add(1);
         for attempt in 1..=tries {
@@ -694,8 +695,7 @@ impl Client {
                     return Err(DeviceError::Timeout {
                         what: "the adaptation's end (the device no longer adapts)".into(),
                         tries: idle_checks,
-                        ms: u64::try_from(self.opts.report_timeout.as_millis())
-                            .unwrap_or(u64::MAX),
+                        ms: u64::try_from(self.opts.report_timeout.as_millis()).unwrap_or(u64::MAX),
                     });
                 }
             }

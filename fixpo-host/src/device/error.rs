@@ -67,7 +67,9 @@ pub enum DeviceError {
         max: u32,
     },
     /// The device is busy (an adaptation runs, or a push is in progress).
-    #[error("device busy: it refused {what} (an adaptation or a transfer is in progress; `fixpo device status` shows which)")]
+    #[error(
+        "device busy: it refused {what} (an adaptation or a transfer is in progress; `fixpo device status` shows which)"
+    )]
     Busy {
         /// The refused request.
         what: String,
@@ -118,7 +120,9 @@ pub enum DeviceError {
     },
     /// The device ended an adaptation with `Failed` (an update failed; the
     /// policy before it is kept).
-    #[error("the adaptation failed on the device after {updates} updates ({kept} kept); the policy before the failing update runs")]
+    #[error(
+        "the adaptation failed on the device after {updates} updates ({kept} kept); the policy before the failing update runs"
+    )]
     AdaptFailed {
         /// Updates run.
         updates: u32,

@@ -186,7 +186,10 @@ impl Link {
             match self.io.read(&mut buf) {
                 Ok(0) => {
                     return Err(DeviceError::io(
-                        format!("the device on `{}` closed the connection", self.port.display()),
+                        format!(
+                            "the device on `{}` closed the connection",
+                            self.port.display()
+                        ),
                         io::ErrorKind::UnexpectedEof.into(),
                     ));
                 }
