@@ -471,7 +471,7 @@ fn push(dev: &mut Client, file: &PolicyFile) -> Result<ExitCode> {
     }
     let p = result?;
     say(&format!(
-        "pushed `{}` ({} bytes, {}): committed as record #{} in {:.2} s ({}{})",
+        "pushed `{}` ({} bytes, {}): committed as record #{} in {:.3} s ({}{})",
         file.path.display(),
         p.len,
         dims_text(&file.dims),
@@ -511,7 +511,7 @@ fn pull(dev: &mut Client, factory: bool, out: &Path) -> Result<ExitCode> {
     })?;
     let len = u32::try_from(p.bytes.len()).unwrap_or(u32::MAX);
     say(&format!(
-        "pulled the {} policy ({}, {} bytes, crc32 {:08x}) into `{}` in {:.2} s ({})",
+        "pulled the {} policy ({}, {} bytes, crc32 {:08x}) into `{}` in {:.3} s ({})",
         which_name(p.which),
         p.seq.map_or_else(
             || "not from the store".to_owned(),
@@ -708,11 +708,13 @@ fn adapt(
         Bound::Off => "off".into(),
         Bound::At(v) => v.to_string(),
     };
+    let id = dev.start_adapt(settings)?;
+    // Files only once the device took the request (its reports wait in
+    // the socket or the client's queue meanwhile).
     if let Some(dir) = out {
         write_device_json(dir, dev, Some(&settings))?;
     }
     let mut sink = Sink::new(out, Some(settings.updates))?;
-    let id = dev.start_adapt(settings)?;
     sink.note(&format!(
         "adapting on {}: {} updates, eps_kl {eps_kl}, eps_total {eps_total} (Ctrl-C stops after the update in progress)",
         dev.port().display(),

@@ -54,6 +54,10 @@ struct Scenario {
     stream_on_hello: Option<(u16, u32)>,
     /// Sleep after each push chunk.
     chunk_delay: Duration,
+    /// Sleep before each streamed report.
+    report_delay: Duration,
+    /// The first `Committed` is lost (the push is committed all the same).
+    lose_committed: bool,
 }
 
 impl Default for Scenario {
@@ -69,6 +73,8 @@ impl Default for Scenario {
             refuse_begin: None,
             stream_on_hello: None,
             chunk_delay: Duration::ZERO,
+            report_delay: Duration::from_millis(2),
+            lose_committed: false,
         }
     }
 }
@@ -87,6 +93,7 @@ struct State {
     aborted: bool,
     resets: Vec<bool>,
     connections: u32,
+    reports: u32,
 }
 
 struct Fake {
@@ -253,15 +260,57 @@ fn report(u: u32, settings: &AdaptSettings, seq: u32) -> UpdateReport {
     }
 }
 
-fn stream(s: &Scenario, conn: &mut UnixStream, id: u16, settings: &AdaptSettings, seq: u32) {
-    for u in 0..settings.updates {
-        std::thread::sleep(Duration::from_millis(2));
-        send(s, conn, id, Reply::Report(report(u, settings, seq)), false);
+/// Whether a `Stop` arrived (answered `Done`) among the bytes waiting
+/// on the socket; anything else waiting is dropped (the host sends
+/// nothing else during an adaptation in these tests).
+fn stop_requested(s: &Scenario, conn: &mut UnixStream) -> bool {
+    let mut stop = false;
+    conn.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 600];
+    let mut dec = Decoder::new();
+    while let Ok(n @ 1..) = conn.read(&mut buf) {
+        let mut rest = &buf[..n];
+        while let Feed::Frame { result, remaining } = dec.feed_raw(rest) {
+            rest = remaining;
+            if let Ok(req) = result
+                .map_err(|_| ())
+                .and_then(|p| parse_request(p).map_err(|_| ()))
+                && req.command == Command::Stop
+            {
+                stop = true;
+                send(s, conn, req.id, Reply::Done, false);
+            }
+        }
     }
-    let kept = (0..settings.updates).filter(|u| u % 4 != 3).count() as u32;
+    conn.set_nonblocking(false).unwrap();
+    stop
+}
+
+fn stream(
+    s: &Scenario,
+    st: &Mutex<State>,
+    conn: &mut UnixStream,
+    id: u16,
+    settings: &AdaptSettings,
+    seq: u32,
+) {
+    let mut end = End::Completed;
+    let mut updates = 0;
+    for u in 0..settings.updates {
+        std::thread::sleep(s.report_delay);
+        if stop_requested(s, conn) {
+            st.lock().unwrap().log.push("Stop".into());
+            end = End::Stopped;
+            break;
+        }
+        send(s, conn, id, Reply::Report(report(u, settings, seq)), false);
+        st.lock().unwrap().reports += 1;
+        updates += 1;
+    }
+    let kept = (0..updates).filter(|u| u % 4 != 3).count() as u32;
     let fin = Finished {
-        end: End::Completed,
-        updates: settings.updates,
+        end,
+        updates,
         kept,
         rollbacks: 0,
         commits: 1,
@@ -317,7 +366,7 @@ fn handle(
                     eps_kl: None,
                     eps_total: Bound::Default,
                 };
-                stream(s, conn, sid, &settings, 9);
+                stream(s, st, conn, sid, &settings, 9);
             }
         }
         Command::Status => {
@@ -388,7 +437,10 @@ fn handle(
                     }
                 },
             };
-            reply_to(conn, reply);
+            let first_commit = st.lock().unwrap().active_seq == Some(2);
+            if !(s.lose_committed && first_commit && matches!(reply, Reply::Committed { .. })) {
+                reply_to(conn, reply);
+            }
         }
         Command::PushAbort => {
             *push = None;
@@ -447,7 +499,7 @@ fn handle(
                     g.next_seq
                 };
                 reply_to(conn, Reply::Done);
-                stream(s, conn, id, &settings, seq);
+                stream(s, st, conn, id, &settings, seq);
             }
         }
         Command::Stop => reply_to(conn, Reply::Done),
@@ -613,6 +665,28 @@ fn a_lossy_link_is_retried_and_stays_bit_exact() {
         &["pull", "--out", pulled.to_str().unwrap()],
     ));
     assert_eq!(std::fs::read(&pulled).unwrap(), file);
+}
+
+#[test]
+fn a_lost_committed_is_recovered_from_the_devices_hello() {
+    let dev = fake(
+        Scenario {
+            lose_committed: true,
+            ..Scenario::default()
+        },
+        policy_file(24),
+    );
+    let t = tempfile::tempdir().unwrap();
+    let file = policy_file(25);
+    let p = write(t.path(), "new.fxp", &file);
+    let out = ok(&device(dev.port(), 100, &["push", p.to_str().unwrap()]));
+    assert!(out.contains("committed as record #2"), "{out}");
+    assert_eq!(dev.state().active, file);
+    let log = dev.state().log.clone();
+    let n = |name: &str| log.iter().filter(|l| *l == name).count();
+    // The resent commit is refused (NoTransfer); a second Hello shows the
+    // new record.
+    assert_eq!((n("PushCommit"), n("Hello")), (2, 2), "{log:?}");
 }
 
 #[test]
@@ -941,6 +1015,54 @@ fn ctrl_c_during_push_aborts_and_keeps_the_old_policy() {
     assert!(dev.state().aborted);
     assert_eq!(dev.state().active, factory);
     assert!(!dev.saw("PushCommit"));
+}
+
+#[test]
+fn ctrl_c_during_adapt_stops_the_device_and_keeps_every_report() {
+    let dev = fake(
+        Scenario {
+            report_delay: Duration::from_millis(10),
+            ..Scenario::default()
+        },
+        policy_file(23),
+    );
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("adapt");
+    let child = Proc::new(env!("CARGO_BIN_EXE_fixpo"))
+        .args(["device", "--port", dev.port(), "adapt", "--updates", "1000"])
+        .args(["--out", dir.to_str().unwrap()])
+        .env_remove("FIXPO_PORT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while dev.state().reports < 5 {
+        assert!(start.elapsed() < Duration::from_secs(5), "no reports");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let killed = Proc::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dev.saw("Stop"));
+    let sent = dev.state().reports;
+    assert!(sent < 1000);
+    assert!(
+        stdout.contains(&format!("adaptation stopped: {sent} updates")),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(text.lines().count() as u32, sent);
 }
 
 // ---------------------------------------------------------------------------
