@@ -405,7 +405,8 @@ pub fn plot_runs(dirs: &[PathBuf], out: &Path, opts: &PlotOptions) -> Result<()>
                     RED.stroke_width(2),
                 ))
                 .map_err(|err| draw_err(out, err))?
-                .label(format!("eps_kl = {e}"))
+                // ε_KL is an f32 in the metrics: print it as one (0.03, not 0.0299999993).
+                .label(format!("eps_kl = {}", e as f32))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
         }
         chart
