@@ -2,7 +2,8 @@
 //!
 //! The desktop half of fixpo: training FixPO policies on any environment
 //! with environments stepped in parallel, evaluation, policy-file
-//! inspection, learning-curve plots and a throughput benchmark. The `fixpo`
+//! inspection, learning-curve plots, a throughput benchmark and the link to
+//! a controller ([`device`]: push, pull, adapt on device). The `fixpo`
 //! binary is a thin command line over this library.
 //!
 //! All the maths — networks, KL, β, the fixup phase, GAE, normalisation,
@@ -46,6 +47,7 @@ pub mod backend;
 pub mod bench;
 pub mod checkpoint;
 pub mod config;
+pub mod device;
 pub mod error;
 pub mod io;
 pub mod learner;

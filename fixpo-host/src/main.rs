@@ -14,6 +14,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod device_cli;
+
 /// FixPO (Fixup Policy Optimization): PPO-like training with a guaranteed
 /// KL trust region.
 #[derive(Parser)]
@@ -98,6 +100,9 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Talk to a controller over a serial port or socket: push and pull
+    /// policies, adapt on the device and watch it, reset (docs/device.md).
+    Device(device_cli::DeviceArgs),
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -106,6 +111,8 @@ enum XArg {
     Steps,
     /// Training wall time.
     Wall,
+    /// Iterations (updates, for a device run).
+    Iters,
 }
 
 #[derive(clap::Args)]
@@ -157,7 +164,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", one_line(&e));
-            ExitCode::FAILURE
+            // `fixpo device` has one exit code per kind of failure.
+            match e.downcast_ref::<fixpo_host::device::DeviceError>() {
+                Some(d) => ExitCode::from(d.exit_code()),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -193,6 +204,7 @@ fn run() -> Result<ExitCode> {
     }
     match cli.cmd {
         Cmd::Train(args) => cmd_train(args),
+        Cmd::Device(args) => device_cli::run(args),
         Cmd::Eval {
             policy,
             env,
@@ -306,6 +318,7 @@ fn run() -> Result<ExitCode> {
                 x: match x {
                     XArg::Steps => XAxis::EnvSteps,
                     XArg::Wall => XAxis::WallS,
+                    XArg::Iters => XAxis::Iters,
                 },
                 group_by,
                 size,

@@ -9,20 +9,27 @@ use std::path::Path;
 pub const TIMING_FIELDS: [&str; 5] = ["wall_s", "sps", "collect_s", "update_s", "eval_s"];
 
 /// What one iteration did (one line of `metrics.jsonl`).
+///
+/// A line written by `fixpo device adapt` (a [`crate::device::UpdateLine`])
+/// reads as one too: the fields a device does not measure (environment
+/// steps, losses, timings) are optional and default to 0.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IterMetrics {
     /// Iteration number, from 1.
     pub iter: u64,
     /// Environment steps taken so far.
+    #[serde(default)]
     pub env_steps: u64,
     /// Training wall time so far (s), from the first environment step.
     pub wall_s: f64,
     /// Environment steps per second over this iteration, updates included.
+    #[serde(default)]
     pub sps: f64,
     /// Mean undiscounted return of the most recent training episodes
     /// (`null` before the first episode ends).
     pub return_mean: Option<f32>,
     /// Training episodes finished so far.
+    #[serde(default)]
     pub episodes: u64,
     /// Mean deterministic return over the evaluation episodes, when this
     /// iteration evaluated.
@@ -34,16 +41,20 @@ pub struct IterMetrics {
     /// own): see `docs/guarantee.md`.
     pub max_kl: f32,
     /// Mean over the batch of the same bound.
+    #[serde(default)]
     pub mean_kl: f32,
     /// The trust-region radius ε_KL.
     pub eps_kl: f32,
     /// β after the update.
     pub beta: f32,
     /// Gradient steps of the primary phase.
+    #[serde(default)]
     pub primary_grad_steps: u32,
     /// Gradient steps of the fixup phase.
+    #[serde(default)]
     pub fixup_grad_steps: u32,
     /// Passes over the batch in the fixup phase.
+    #[serde(default)]
     pub fixup_passes: u32,
     /// The backtracking factor t that produced the deployed parameters
     /// (1.0 when gradient steps produced them; 0 when they are the start
@@ -56,22 +67,31 @@ pub struct IterMetrics {
     #[serde(default)]
     pub reverted: bool,
     /// Learning rate of this update.
+    #[serde(default)]
     pub lr: f32,
     /// Mean surrogate loss over primary steps.
+    #[serde(default)]
     pub policy_loss: f32,
     /// Mean value loss over primary steps.
+    #[serde(default)]
     pub value_loss: f32,
     /// Mean policy entropy over primary steps.
+    #[serde(default)]
     pub entropy: f32,
     /// Fraction of samples whose probability ratio left [1−ε, 1+ε].
+    #[serde(default)]
     pub clip_frac: f32,
     /// Mean gradient norm before clipping.
+    #[serde(default)]
     pub grad_norm: f32,
     /// Time spent stepping environments this iteration (s).
+    #[serde(default)]
     pub collect_s: f64,
     /// Time spent in the update this iteration (s).
+    #[serde(default)]
     pub update_s: f64,
     /// Time spent evaluating this iteration (s).
+    #[serde(default)]
     pub eval_s: f64,
 }
 

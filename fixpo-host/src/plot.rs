@@ -23,6 +23,8 @@ pub enum XAxis {
     EnvSteps,
     /// Training wall time in seconds.
     WallS,
+    /// Iterations (the update number of a device run).
+    Iters,
 }
 
 /// How to draw a plot.
@@ -127,6 +129,7 @@ fn curve(runs: &[&RunData], x: XAxis, y: impl Fn(&IterMetrics) -> Option<f64>) -
                     let xv = match x {
                         XAxis::EnvSteps => m.env_steps as f64,
                         XAxis::WallS => m.wall_s,
+                        XAxis::Iters => m.iter as f64,
                     };
                     y(m).filter(|v| v.is_finite()).map(|v| (xv, v))
                 })
@@ -200,6 +203,8 @@ fn draw_err(out: &Path, e: impl std::fmt::Display) -> HostError {
 /// Draws the runs in `dirs` (run directories or `metrics.jsonl` files) into
 /// one PNG at `out`: the return on top (evaluation return when every run
 /// has one, else the training return), max KL below with each ε_KL.
+/// Runs without environment-step counts (`fixpo device adapt`'s) are drawn
+/// against the iteration when the axis is [`XAxis::EnvSteps`].
 ///
 /// # Errors
 /// [`HostError::Plot`] or [`HostError::Io`] when a run cannot be read or
@@ -212,6 +217,14 @@ pub fn plot_runs(dirs: &[PathBuf], out: &Path, opts: &PlotOptions) -> Result<()>
         .iter()
         .map(|d| load_run(d, &opts.group_by))
         .collect::<Result<_>>()?;
+    let no_steps = runs
+        .iter()
+        .all(|r| r.metrics.iter().all(|m| m.env_steps == 0));
+    let x_axis = if opts.x == XAxis::EnvSteps && no_steps {
+        XAxis::Iters
+    } else {
+        opts.x
+    };
     let mut groups: BTreeMap<&str, Vec<&RunData>> = BTreeMap::new();
     for r in &runs {
         groups.entry(r.label.as_str()).or_default().push(r);
@@ -226,20 +239,20 @@ pub fn plot_runs(dirs: &[PathBuf], out: &Path, opts: &PlotOptions) -> Result<()>
     let mut eps: Vec<f64> = Vec::new();
     for (label, rs) in &groups {
         let ret = if use_eval {
-            curve(rs, opts.x, |m| m.eval_return.map(f64::from))
+            curve(rs, x_axis, |m| m.eval_return.map(f64::from))
         } else {
-            curve(rs, opts.x, |m| m.return_mean.map(f64::from))
+            curve(rs, x_axis, |m| m.return_mean.map(f64::from))
         };
         if let Some(c) = ret {
             returns.push((*label, c));
         }
         if single
             && use_eval
-            && let Some(c) = curve(rs, opts.x, |m| m.return_mean.map(f64::from))
+            && let Some(c) = curve(rs, x_axis, |m| m.return_mean.map(f64::from))
         {
             train_returns.push(c);
         }
-        if let Some(c) = curve(rs, opts.x, |m| Some(f64::from(m.max_kl))) {
+        if let Some(c) = curve(rs, x_axis, |m| Some(f64::from(m.max_kl))) {
             kls.push((*label, c));
         }
         for r in rs {
@@ -249,16 +262,22 @@ pub fn plot_runs(dirs: &[PathBuf], out: &Path, opts: &PlotOptions) -> Result<()>
             }
         }
     }
-    let mut envs: Vec<&str> = runs.iter().map(|r| r.env.as_str()).collect();
+    let mut envs: Vec<&str> = runs
+        .iter()
+        .map(|r| r.env.as_str())
+        .filter(|e| !e.is_empty())
+        .collect();
     envs.dedup();
     let title = format!(
         "{} — {}",
         if envs.is_empty() { "fixpo" } else { envs[0] },
         groups.keys().copied().collect::<Vec<_>>().join(" vs ")
     );
-    let x_label = match opts.x {
+    let x_label = match x_axis {
         XAxis::EnvSteps => "environment steps",
         XAxis::WallS => "training wall time (s)",
+        XAxis::Iters if no_steps => "updates",
+        XAxis::Iters => "iterations",
     };
 
     register_font();
@@ -386,7 +405,8 @@ pub fn plot_runs(dirs: &[PathBuf], out: &Path, opts: &PlotOptions) -> Result<()>
                     RED.stroke_width(2),
                 ))
                 .map_err(|err| draw_err(out, err))?
-                .label(format!("eps_kl = {e}"))
+                // ε_KL is an f32 in the metrics: print it as one (0.03, not 0.0299999993).
+                .label(format!("eps_kl = {}", e as f32))
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
         }
         chart
