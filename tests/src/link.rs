@@ -219,3 +219,40 @@ pub fn reply(payload: &[u8]) -> Reply<'_> {
         .expect("a response of this version")
         .reply
 }
+
+/// A frame around an arbitrary payload (its CRC correct): for requests
+/// this protocol version does not have.
+pub fn frame_of_payload(payload: &[u8]) -> Vec<u8> {
+    let mut decoded = payload.to_vec();
+    decoded.extend_from_slice(&fixpo_proto::crc32(payload).to_le_bytes());
+    let mut out = vec![0u8; fixpo_proto::cobs_max(decoded.len()) + 1];
+    let n = cobs_encode(&decoded, &mut out);
+    out.truncate(n);
+    out.push(0);
+    out
+}
+
+/// COBS, written out (a textbook encoder, independent of postcard's).
+fn cobs_encode(input: &[u8], out: &mut [u8]) -> usize {
+    let (mut code_at, mut w, mut code) = (0, 1, 1u8);
+    for &b in input {
+        if b == 0 {
+            out[code_at] = code;
+            code_at = w;
+            w += 1;
+            code = 1;
+        } else {
+            out[w] = b;
+            w += 1;
+            code += 1;
+            if code == 0xFF {
+                out[code_at] = code;
+                code_at = w;
+                w += 1;
+                code = 1;
+            }
+        }
+    }
+    out[code_at] = code;
+    w
+}

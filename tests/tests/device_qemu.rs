@@ -32,6 +32,8 @@ use fixpo_core::norm::ObsNorm;
 use fixpo_core::{Actor, file};
 use fixpo_proto::transfer::push_chunk;
 use fixpo_proto::{Command as Cmd, Dims, ErrorCode, FrameError, Kind, NO_ID, Reply, Source};
+use fixpo_store::mock::MockFlash;
+use fixpo_store::{Layout, Store};
 use fixpo_tests::link::{Device, Raw, reply};
 use fixpo_tests::qemu::{build_board, hex, no_fault, tmp_dir, trained_file};
 
@@ -140,6 +142,84 @@ fn raw_push(raw: &mut Raw, file: &[u8], upto: usize, first_id: u16) -> Option<u3
     }
 }
 
+/// The workspace's `fixpo` binary (`FIXPO_BIN`, else next to this test's
+/// directory: `cargo test --workspace` builds it there).
+fn fixpo_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("FIXPO_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .join("fixpo");
+    assert!(
+        bin.exists(),
+        "no {} (build it: cargo build -p fixpo-host --bin fixpo, or set FIXPO_BIN)",
+        bin.display()
+    );
+    bin
+}
+
+/// `fixpo device ARGS --port SOCKET`.
+fn device_cli(socket: &Path, args: &[&str]) -> Output {
+    let out = Command::new(fixpo_bin())
+        .arg("device")
+        .args(args)
+        .arg("--port")
+        .arg(socket)
+        .output()
+        .expect("run fixpo");
+    eprintln!(
+        "$ fixpo device {}\n{}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `fixpo device status --json`: (source, record, fingerprint).
+fn cli_status(socket: &Path) -> (String, Option<u64>, u64) {
+    let out = device_cli(socket, &["status", "--json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let s = &v["status"];
+    (
+        s["source"].as_str().expect("source").to_string(),
+        s["record"].as_u64(),
+        u64::from_str_radix(s["fingerprint"].as_str().expect("fingerprint"), 16).unwrap(),
+    )
+}
+
+/// The store's active record as the host reads it from the PSRAM file
+/// (fixpo-store over a copy of the bytes): (sequence, file bytes).
+fn store_on_host(psram: &Path) -> Option<(u32, Vec<u8>)> {
+    let bytes = std::fs::read(psram).unwrap();
+    let mut flash = MockFlash::<4096, 4>::new(64);
+    let n = flash.bytes().len();
+    flash.bytes_mut().copy_from_slice(&bytes[..n]);
+    let layout = Layout::with_body(0, file::max_encoded_len(3, 32, 1), 64 * 1024, 4, 4096).unwrap();
+    let mut store = Store::open(&mut flash, layout).unwrap();
+    let mut buf = vec![0u8; file::max_encoded_len(3, 32, 1)];
+    let loaded = store
+        .load_active(&mut flash, &mut buf, |b| {
+            file::decode::<3, 32, 1>(b).is_ok()
+        })
+        .unwrap()?;
+    let len = loaded.record.len as usize;
+    Some((loaded.record.seq, buf[..len].to_vec()))
+}
+
+/// Exactly one line on stderr, containing `what`.
+fn one_line_error(out: &Output, code: i32, what: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert_eq!(err.lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(what), "`{what}` not in: {err}");
+}
+
 #[test]
 fn device_link_under_qemu() {
     if skip() {
@@ -148,12 +228,12 @@ fn device_link_under_qemu() {
     let (a_path, a) = trained_file();
     let b = fixpo_tests::device::host_file(fixpo_tests::qemu::SEED + 1);
     let dir = tmp_dir().join("device");
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let b_path = dir.join("b.fxp");
     std::fs::write(&b_path, &b).unwrap();
     let elf = board_elf(&[], a_path, &dir, "fixpo-qemu-mps2.elf");
     let psram = dir.join("psram");
-    let _ = std::fs::remove_file(&psram);
     let socket = dir.join("link.sock");
     let args: Vec<String> = vec![
         format!("policy={}", a_path.display()),
@@ -164,15 +244,111 @@ fn device_link_under_qemu() {
 
     let mut dev = Device::boot(&elf, &args, &psram, &socket);
     dev.wait_for("serve: link up", 1, Duration::from_secs(60));
-    let mut raw = Raw::connect(&socket);
-    let (src, fp) = status(&mut raw, 1);
-    assert_eq!((src, fp), (Source::Factory, fp_of(a)));
+
+    // (1) What it runs: A, the factory record.
+    assert_eq!(cli_status(&socket), ("factory".into(), None, fp_of(a)));
+
+    // A wrong shape is refused before anything is sent (exit 6).
+    let p64 = dir.join("p64.fxp");
+    std::fs::write(&p64, policy64(3)).unwrap();
+    one_line_error(
+        &device_cli(&socket, &["push", p64.to_str().unwrap()]),
+        6,
+        "dimension",
+    );
+
+    // (2) Push B: committed, running, bit-exact.
+    let t0 = Instant::now();
+    let out = device_cli(&socket, &["push", b_path.to_str().unwrap()]);
+    assert!(out.status.success());
+    eprintln!("push of {} B took {:?} under QEMU", b.len(), t0.elapsed());
+    // The boot's report and the switch's.
+    let log = dev.wait_for("infer 99:", 2, Duration::from_secs(30));
+    check_inference_after(&log, 1, &b);
+    let (src, seq_b, fp) = cli_status(&socket);
+    assert_eq!((src.as_str(), fp), ("record", fp_of(&b)));
+    assert_eq!(
+        store_on_host(&psram).map(|(s, f)| (u64::from(s), f)),
+        Some((seq_b.unwrap(), b.clone()))
+    );
+
+    // (3) Adapt: 20 reports, each inside the trust region.
+    let run = dir.join("adapt");
+    let out = device_cli(
+        &socket,
+        &["adapt", "--updates", "20", "--out", run.to_str().unwrap()],
+    );
+    assert!(out.status.success());
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("metrics line"))
+        .collect();
+    assert_eq!(lines.len(), 20, "{metrics}");
+    let mut kept = 0;
+    for (k, l) in lines.iter().enumerate() {
+        assert_eq!(l["update"].as_u64(), Some(k as u64));
+        let eps = l["eps_kl"].as_f64().unwrap();
+        let (own, check) = (
+            l["max_kl"].as_f64().unwrap(),
+            l["check_max_kl"].as_f64().unwrap(),
+        );
+        assert!(
+            own <= eps && check <= eps,
+            "update {k} outside the trust region: {l}"
+        );
+        if let (Some(d), Some(e)) = (l["drift_kl"].as_f64(), l["eps_total"].as_f64()) {
+            assert!(
+                !l["kept"].as_bool().unwrap() || d <= e,
+                "update {k} drifted: {l}"
+            );
+        }
+        kept += usize::from(l["kept"].as_bool().unwrap());
+    }
+    assert!(kept > 0, "no update kept:\n{metrics}");
+    let log = dev.log();
+    assert_eq!(log.matches("trust region check FAILED").count(), 0);
+
+    // (4) Pull: what the store holds, readable by eval and inspect.
+    let pulled_path = dir.join("pulled.fxp");
+    let out = device_cli(&socket, &["pull", "--out", pulled_path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let pulled = std::fs::read(&pulled_path).unwrap();
+    let (seq_now, held) = store_on_host(&psram).expect("a record");
+    assert_eq!(
+        pulled, held,
+        "pulled file differs from the store's active record"
+    );
+    let (src, record, fp) = cli_status(&socket);
+    assert_eq!(
+        (src.as_str(), record, fp),
+        ("record", Some(u64::from(seq_now)), fp_of(&pulled))
+    );
+    for cmd in [
+        vec!["inspect", pulled_path.to_str().unwrap()],
+        vec![
+            "eval",
+            pulled_path.to_str().unwrap(),
+            "--env",
+            "pendulum",
+            "--episodes",
+            "2",
+        ],
+    ] {
+        let out = Command::new(fixpo_bin()).args(&cmd).output().unwrap();
+        assert!(
+            out.status.success(),
+            "fixpo {cmd:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     // (5) Frames the host would never send.
-    let mut good = Raw::frame(2, Cmd::Hello);
-    let n = good.len();
-    good[n / 2] ^= 0x40;
-    match reply(&raw.exchange(&good)) {
+    let mut raw = Raw::connect(&socket);
+    let mut bad = Raw::frame(2, Cmd::Hello);
+    let n = bad.len();
+    bad[n / 2] ^= 0x40;
+    match reply(&raw.exchange(&bad)) {
         Reply::Error(ErrorCode::Frame(FrameError::BadCrc | FrameError::BadCobs)) => {}
         other => panic!("corrupted frame: {other:?}"),
     }
@@ -184,35 +360,109 @@ fn device_link_under_qemu() {
         reply(&p),
         Reply::Error(ErrorCode::Frame(FrameError::TooLong))
     );
-    let stats = (1..5)
-        .map(|i| status(&mut raw, 10 + i).1)
-        .collect::<Vec<_>>();
-    assert!(stats.iter().all(|&f| f == fp_of(a)));
+    // A valid frame of an unknown command, and one of another version.
+    let unknown = fixpo_tests::link::frame_of_payload(&[1, 3, 99]);
+    assert_eq!(
+        reply(&raw.exchange(&unknown)),
+        Reply::Error(ErrorCode::UnknownRequest)
+    );
+    let v2 = fixpo_tests::link::frame_of_payload(&[2, 4, 0]);
+    let p = raw.exchange(&v2);
+    assert_eq!(reply(&p), Reply::Error(ErrorCode::Version { device: 1 }));
+    // Out of order: a chunk without a push, a commit without a push.
+    let chunk = Cmd::PushChunk {
+        offset: 0,
+        data: &[1, 2, 3],
+    };
+    assert_eq!(
+        reply(&raw.request(5, chunk)),
+        Reply::Error(ErrorCode::NoTransfer)
+    );
+    // A push whose bytes do not match the announced CRC.
+    let begin = Cmd::PushBegin {
+        len: 4,
+        crc: 0,
+        dims: DIMS,
+    };
+    assert_eq!(reply(&raw.request(6, begin)), Reply::Ack { next: 0 });
+    let chunk = Cmd::PushChunk {
+        offset: 0,
+        data: &[1, 2, 3, 4],
+    };
+    assert_eq!(reply(&raw.request(7, chunk)), Reply::Ack { next: 4 });
+    match reply(&raw.request(8, Cmd::PushCommit)) {
+        Reply::Error(ErrorCode::BadCrc { expected: 0, .. }) => {}
+        other => panic!("bad CRC push: {other:?}"),
+    }
+    // Intact bytes that are no policy file.
+    let junk = [7u8; 300];
+    let begin = Cmd::PushBegin {
+        len: 300,
+        crc: fixpo_proto::crc32(&junk),
+        dims: DIMS,
+    };
+    assert_eq!(reply(&raw.request(9, begin)), Reply::Ack { next: 0 });
+    assert_eq!(
+        reply(&raw.request(
+            10,
+            Cmd::PushChunk {
+                offset: 0,
+                data: &junk[..256]
+            }
+        )),
+        Reply::Ack { next: 256 }
+    );
+    assert_eq!(
+        reply(&raw.request(
+            11,
+            Cmd::PushChunk {
+                offset: 256,
+                data: &junk[256..]
+            }
+        )),
+        Reply::Ack { next: 300 }
+    );
+    assert_eq!(
+        reply(&raw.request(12, Cmd::PushCommit)),
+        Reply::Error(ErrorCode::InvalidPolicy)
+    );
+    assert_eq!(
+        status(&mut raw, 13),
+        (Source::Record(seq_now), fp_of(&pulled))
+    );
 
-    // (2) Push B (raw for now).
-    let seq_b = raw_push(&mut raw, &b, b.len(), 20).unwrap();
-    let log = dev.wait_for("serve: switched", 1, Duration::from_secs(30));
-    check_inference_after(&log, 1, &b);
-    assert_eq!(status(&mut raw, 1000), (Source::Record(seq_b), fp_of(&b)));
-
-    // (6) Killed in the middle of a push of A.
-    let _ = raw_push(&mut raw, a, a.len() / 2, 2000);
+    // (6) Killed in the middle of a push of A: the last commit stays.
+    assert!(raw_push(&mut raw, a, a.len() / 2, 100).is_none());
     drop(raw);
     let log = dev.kill();
     no_fault(&log);
-    let mut dev = Device::boot(&elf, &args, &psram, &socket);
+    assert!(log.contains("link: push of"), "{log}");
+    let dev = Device::boot(&elf, &args, &psram, &socket);
     dev.wait_for("serve: link up", 1, Duration::from_secs(60));
-    let mut raw = Raw::connect(&socket);
-    assert_eq!(status(&mut raw, 1), (Source::Record(seq_b), fp_of(&b)));
-    let log = dev.kill();
-    no_fault(&log);
-    let _ = (
-        Path::new(""),
-        PathBuf::new(),
-        Instant::now(),
-        None::<Output>,
-        Command::new("true"),
+    let (src, record, fp) = cli_status(&socket);
+    assert_eq!(
+        (src.as_str(), record, fp),
+        ("record", Some(u64::from(seq_now)), fp_of(&pulled))
     );
+    let again = dir.join("again.fxp");
+    assert!(
+        device_cli(&socket, &["pull", "--out", again.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert_eq!(std::fs::read(&again).unwrap(), pulled);
+
+    // (7) Reset to the factory policy: a reboot that runs A again.
+    assert!(
+        device_cli(&socket, &["reset", "--factory"])
+            .status
+            .success()
+    );
+    dev.wait_for("serve: link up", 2, Duration::from_secs(60));
+    let (src, _, fp) = cli_status(&socket);
+    assert_eq!((src.as_str(), fp), ("record", fp_of(a)));
+    let mut dev = dev;
+    no_fault(&dev.kill());
 }
 
 /// A random 3→64×64→1 policy file without a critic (17 992 bytes).
