@@ -34,6 +34,11 @@
 #   --psram FILE        qemu-mps2: back the board's PSRAM (the policy store's
 #                       flash with the firmware word `store`) with FILE, so
 #                       what the device learns survives the run
+#   --link SOCKET       qemu-mps2: connect UART0, the host link, to a unix
+#                       socket (QEMU listens): with the firmware word
+#                       `serve`, `fixpo device --port SOCKET ...` talks to
+#                       it (docs/device.md); the QEMU timeout is then off
+#                       unless --timeout is given
 #   --debug             dev profile (default: release)
 #   --route R           toolchain: auto (default) | rustup | debian
 #   --timeout S         QEMU timeout in seconds (default 60)
@@ -79,6 +84,8 @@ bench_arg=bench
 cargo_flags=()
 fw_args=()
 psram=""
+link=""
+timeout_set=""
 while [[ $# -gt 0 ]]; do
     case $1 in
         --board) board=${2:?}; shift 2 ;;
@@ -94,10 +101,13 @@ while [[ $# -gt 0 ]]; do
         --psram)
             [[ -n ${2:-} ]] || die "--psram needs a file"
             psram=$(realpath -m "$2"); shift 2 ;;
+        --link)
+            [[ -n ${2:-} ]] || die "--link needs a socket path"
+            link=$(realpath -m "$2"); shift 2 ;;
         --debug) profile=dev; shift ;;
         --release) profile=release; shift ;;
         --route) route=${2:?}; shift 2 ;;
-        --timeout) timeout_s=${2:?}; shift 2 ;;
+        --timeout) timeout_s=${2:?}; timeout_set=1; shift 2 ;;
         --bench) bench=${2:?}; shift 2 ;;
         --bench-arg) bench_arg=${2:?}; shift 2 ;;
         --features) cargo_flags+=(--features "${2:?}"); shift 2 ;;
@@ -233,9 +243,17 @@ run_qemu() {
         [[ $board == qemu-mps2 ]] || die "--psram: only qemu-mps2 has a PSRAM store"
         extra+=" -machine memory-backend=psram -object memory-backend-file,id=psram,size=16M,mem-path=$psram,share=on"
     fi
+    local serial=${FIXPO_QEMU_SERIAL:-}
+    if [[ -n $link ]]; then
+        [[ $board == qemu-mps2 ]] || die "--link: only qemu-mps2 has the link on a QEMU serial port"
+        rm -f "$link"
+        serial="unix:$link,server=on,wait=off"
+        # A device serves until it is stopped.
+        [[ -n $timeout_set ]] || timeout_s=0
+    fi
     local status=0
     [[ -n $runner ]] || die "board $board ${cargo_flags[*]} has no QEMU machine: flash it with probe-rs (firmware/README.md)"
-    FIXPO_QEMU_EXTRA=$extra FIXPO_QEMU_TIMEOUT=$timeout_s "$runner" "$elf" "$@" || status=$?
+    FIXPO_QEMU_SERIAL=$serial FIXPO_QEMU_EXTRA=$extra FIXPO_QEMU_TIMEOUT=$timeout_s "$runner" "$elf" "$@" || status=$?
     [[ -z $tmp ]] || rm -rf "$tmp"
     return "$status"
 }
