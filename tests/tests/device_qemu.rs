@@ -426,9 +426,85 @@ fn device_link_under_qemu() {
         reply(&raw.request(12, Cmd::PushCommit)),
         Reply::Error(ErrorCode::InvalidPolicy)
     );
+    // The device's own shape check, and a commit before the last byte.
+    let wrong = Cmd::PushBegin {
+        len: 100,
+        crc: 0,
+        dims: Dims { obs: 4, ..DIMS },
+    };
     assert_eq!(
-        status(&mut raw, 13),
+        reply(&raw.request(13, wrong)),
+        Reply::Error(ErrorCode::DimensionMismatch { device: DIMS })
+    );
+    let begin = Cmd::PushBegin {
+        len: 300,
+        crc: fixpo_proto::crc32(&junk),
+        dims: DIMS,
+    };
+    assert_eq!(reply(&raw.request(14, begin)), Reply::Ack { next: 0 });
+    assert_eq!(
+        reply(&raw.request(
+            15,
+            Cmd::PushChunk {
+                offset: 0,
+                data: &junk[..256]
+            }
+        )),
+        Reply::Ack { next: 256 }
+    );
+    assert_eq!(
+        reply(&raw.request(16, Cmd::PushCommit)),
+        Reply::Error(ErrorCode::Truncated {
+            received: 256,
+            expected: 300
+        })
+    );
+    assert_eq!(reply(&raw.request(17, Cmd::PushAbort)), Reply::Done);
+    assert_eq!(
+        status(&mut raw, 18),
         (Source::Record(seq_now), fp_of(&pulled))
+    );
+
+    // During an adaptation: status answers, a push is busy, stop ends it.
+    let settings = fixpo_proto::AdaptSettings {
+        updates: 50,
+        eps_kl: None,
+        eps_total: fixpo_proto::Bound::Off,
+    };
+    assert_eq!(reply(&raw.request(30, Cmd::Adapt(settings))), Reply::Done);
+    match reply(&raw.request(31, Cmd::Status)) {
+        Reply::Status(st) => assert!(
+            matches!(st.mode, fixpo_proto::Mode::Adapting { of: 50, .. }),
+            "{st:?}"
+        ),
+        other => panic!("status while adapting: {other:?}"),
+    }
+    let begin = Cmd::PushBegin {
+        len: 300,
+        crc: 0,
+        dims: DIMS,
+    };
+    assert_eq!(
+        reply(&raw.request(32, begin)),
+        Reply::Error(ErrorCode::Busy)
+    );
+    assert_eq!(reply(&raw.request(33, Cmd::Stop)), Reply::Done);
+    let finished = loop {
+        let p = raw
+            .next_payload(Duration::from_secs(60))
+            .expect("the adaptation's Finished");
+        let r = fixpo_proto::parse_response(&p).unwrap();
+        assert_eq!(r.id, 30);
+        match r.reply {
+            Reply::Report(_) => {}
+            Reply::Finished(f) => break f,
+            other => panic!("during the adaptation: {other:?}"),
+        }
+    };
+    assert_eq!(finished.end, fixpo_proto::End::Stopped);
+    assert!(
+        finished.updates < 50 && finished.commits == 0,
+        "{finished:?}"
     );
 
     // (6) Killed in the middle of a push of A: the last commit stays.
