@@ -331,10 +331,13 @@ cmd_test() {
 
 # Every board with every feature set CI checks: "BOARD[:FEATURES]" (a
 # stm32f4 chip other than the default, or its qemu build, turns default
-# features off). The footprint table uses the `adapt` builds: full
-# on-device fine-tuning linked in.
-all_builds=(qemu-mps2 stm32f4 stm32f4:adapt stm32f4:stm32f405,probe,adapt stm32f4:qemu rp2350 rp2350:adapt)
-footprint_builds=(qemu-mps2 stm32f4:adapt stm32f4:stm32f405,probe,adapt stm32f4:qemu rp2350:adapt)
+# features off). The footprint table uses the `adapt` builds (full
+# on-device fine-tuning linked in) and the `link` builds (the host link
+# served while controlling, fine-tuning on request; not with `adapt`).
+all_builds=(qemu-mps2 stm32f4 stm32f4:adapt stm32f4:stm32f405,probe,adapt stm32f4:link
+    stm32f4:stm32f405,probe,link stm32f4:qemu rp2350 rp2350:adapt rp2350:link)
+footprint_builds=(qemu-mps2 stm32f4:adapt stm32f4:stm32f405,probe,adapt stm32f4:link
+    stm32f4:stm32f405,probe,link stm32f4:qemu rp2350:adapt rp2350:link)
 
 # Selects a build from "BOARD[:FEATURES]".
 select_build() {

@@ -28,6 +28,24 @@ pub trait ControlTimer {
     /// tick's work took longer than one period); the call then returns at
     /// once, so the loop resynchronises with the timer.
     fn wait_period(&mut self) -> Result<(), Overrun>;
+
+    /// As [`wait_period`](Self::wait_period), calling `idle` (the host
+    /// link's service, [`crate::serve`]) while waiting: at least once, and
+    /// again and again while the period has not ended, so a board serves
+    /// the link many times per control period instead of once. `idle`
+    /// must be short next to a period (one request's work).
+    ///
+    /// The default calls `idle` once, then waits; a board overrides it to
+    /// keep calling `idle` until the period ends.
+    ///
+    /// # Errors
+    /// As [`wait_period`](Self::wait_period): [`Overrun`] if the period
+    /// had already started when called (`idle` still runs once, so an
+    /// overrunning loop keeps its link).
+    fn wait_period_serving(&mut self, idle: &mut dyn FnMut()) -> Result<(), Overrun> {
+        idle();
+        self.wait_period()
+    }
 }
 
 /// The watchdog the control loop feeds once per period.
@@ -146,7 +164,21 @@ where
 
     /// Waits for the next period and feeds the watchdog.
     fn tick(&mut self) {
-        match self.timer.wait_period() {
+        let paced = self.timer.wait_period();
+        self.paced(paced);
+    }
+
+    /// As [`tick`](Self::tick), serving the link while waiting
+    /// ([`ControlTimer::wait_period_serving`]).
+    fn tick_serving(&mut self, idle: &mut dyn FnMut()) {
+        let paced = self.timer.wait_period_serving(idle);
+        self.paced(paced);
+    }
+
+    /// Counts overruns (a fault after too many in a row) and feeds the
+    /// watchdog.
+    fn paced(&mut self, paced: Result<(), Overrun>) {
+        match paced {
             Ok(()) => self.overruns = 0,
             Err(o) => {
                 self.overruns += 1;
@@ -182,6 +214,80 @@ where
             self.tick();
         }
     }
+
+    /// [`Env::reset`], with `idle` (when given) serving the link through
+    /// every period waited.
+    fn reset_with(&mut self, mut idle: Option<&mut dyn FnMut()>) -> [f32; OBS] {
+        self.stop();
+        for _ in 0..self.cfg.settle_periods {
+            self.wait(idle.as_deref_mut());
+        }
+        self.tracker = AngleTracker::new(self.cfg.encoder_zero, self.cfg.dt);
+        self.steps = 0;
+        self.sense();
+        self.wait(idle);
+        self.sense()
+    }
+
+    /// [`Env::step`], with `idle` (when given) serving the link while the
+    /// period runs out.
+    fn step_with(&mut self, action: &[f32; ACT], idle: Option<&mut dyn FnMut()>) -> Step<OBS> {
+        let [th, thdot] = self.state;
+        let u = if action[0].is_finite() {
+            action[0].clamp(-self.cfg.max_torque, self.cfg.max_torque)
+        } else {
+            0.0
+        };
+        if self.fault.is_none() && self.motor.apply(u).is_err() {
+            self.trip(Fault::Motor);
+        }
+        self.wait(idle);
+        let obs = self.sense();
+        self.steps += 1;
+        let terminated = self.fault.is_some();
+        if terminated {
+            self.stop();
+        }
+        Step {
+            obs,
+            reward: -(th * th + 0.1 * thdot * thdot + 0.001 * u * u),
+            terminated,
+            truncated: !terminated && self.steps >= self.cfg.episode_steps,
+        }
+    }
+
+    /// One period: [`tick`](Self::tick), or
+    /// [`tick_serving`](Self::tick_serving) with `idle`.
+    fn wait<'f>(&mut self, idle: Option<&mut (dyn FnMut() + 'f)>) {
+        match idle {
+            Some(idle) => self.tick_serving(idle),
+            None => self.tick(),
+        }
+    }
+}
+
+impl<I, P, D, T, W> crate::serve::Paced for HwPlant<I, P, D, T, W>
+where
+    I: I2c,
+    P: SetDutyCycle,
+    D: OutputPin,
+    T: ControlTimer,
+    W: Watchdog,
+{
+    /// Serves the link through the whole control period
+    /// ([`ControlTimer::wait_period_serving`]), not once after it.
+    fn step_serving(&mut self, action: &[f32; ACT], idle: &mut dyn FnMut()) -> Step<OBS> {
+        self.step_with(action, Some(idle))
+    }
+
+    /// Serves the link through the settling periods of the reset.
+    fn reset_serving<R: rand_core::RngCore + ?Sized>(
+        &mut self,
+        _rng: &mut R,
+        idle: &mut dyn FnMut(),
+    ) -> [f32; OBS] {
+        self.reset_with(Some(idle))
+    }
 }
 
 impl<I, P, D, T, W> crate::plant::SafeStop for HwPlant<I, P, D, T, W>
@@ -216,37 +322,11 @@ where
     /// gives the first velocity). The real start state is wherever the
     /// pendulum is: `rng` is not used.
     fn reset<R: rand_core::RngCore + ?Sized>(&mut self, _rng: &mut R) -> [f32; OBS] {
-        self.idle(self.cfg.settle_periods);
-        self.tracker = AngleTracker::new(self.cfg.encoder_zero, self.cfg.dt);
-        self.steps = 0;
-        self.sense();
-        self.tick();
-        self.sense()
+        self.reset_with(None)
     }
 
     fn step(&mut self, action: &[f32; ACT]) -> Step<OBS> {
-        let [th, thdot] = self.state;
-        let u = if action[0].is_finite() {
-            action[0].clamp(-self.cfg.max_torque, self.cfg.max_torque)
-        } else {
-            0.0
-        };
-        if self.fault.is_none() && self.motor.apply(u).is_err() {
-            self.trip(Fault::Motor);
-        }
-        self.tick();
-        let obs = self.sense();
-        self.steps += 1;
-        let terminated = self.fault.is_some();
-        if terminated {
-            self.stop();
-        }
-        Step {
-            obs,
-            reward: -(th * th + 0.1 * thdot * thdot + 0.001 * u * u),
-            terminated,
-            truncated: !terminated && self.steps >= self.cfg.episode_steps,
-        }
+        self.step_with(action, None)
     }
 }
 

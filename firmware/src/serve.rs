@@ -5,9 +5,18 @@
 //! loads); an adaptation runs `adapt::run` under the device's safety
 //! preset and streams one report per update, and answers `Status` and
 //! `Stop` between updates; a reset returns to the board, which reboots.
+//!
+//! The link is served from inside the plant's wait ([`Paced`]): a real
+//! board's plant waits most of each 50 ms control period for its timer and
+//! polls the link all through that wait (so a stop-and-wait push runs at
+//! the serial line's speed, not one chunk per tick); the simulated plant
+//! polls once after each step. The first request that needs the loop (an
+//! [`Event`] other than `None`) ends the polling until the loop has acted
+//! on it after the step; bytes arriving meanwhile wait in the board's
+//! ring.
 
 use fixpo_core::adapt::{Deploy, fingerprint};
-use fixpo_core::env::Env;
+use fixpo_core::env::{Env, Step};
 use fixpo_core::file;
 use fixpo_core::fixpo::Config;
 use fixpo_core::rng::Pcg32;
@@ -19,10 +28,56 @@ use crate::control::{ACT, ActionSource, Controller, OBS};
 use crate::link::{Event, Link, Port, Running};
 use crate::mem::Memory;
 use crate::persist::{self, Flash, Persist};
-use crate::plant::SafeStop;
+use crate::plant::{SafeStop, SimPlant};
 
 /// Seed of the plant's episode starts while serving.
 const SERVE_SEED: u64 = 0x5E7E_5EED;
+
+/// A plant that can serve the host link while it steps: `idle` is the
+/// link's service, called between the plant's own work (see the module
+/// docs).
+pub trait Paced: Env<OBS, ACT> + SafeStop {
+    /// [`Env::step`], calling `idle` at least once. The default steps,
+    /// then calls `idle` once; a real plant calls it all through the wait
+    /// for its control period.
+    fn step_serving(&mut self, action: &[f32; ACT], idle: &mut dyn FnMut()) -> Step<OBS> {
+        let step = self.step(action);
+        idle();
+        step
+    }
+
+    /// [`Env::reset`], calling `idle` at least once. The default resets,
+    /// then calls `idle` once; a real plant, whose reset waits seconds for
+    /// the pendulum to settle, calls it all through that wait.
+    fn reset_serving<R: rand_core::RngCore + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        idle: &mut dyn FnMut(),
+    ) -> [f32; OBS] {
+        let obs = self.reset(rng);
+        idle();
+        obs
+    }
+}
+
+/// The simulated plant steps instantly: the link is polled once per step.
+impl Paced for SimPlant<'_> {}
+
+/// One service of the link from inside the plant's wait: polls it unless
+/// an event already waits for the loop (`pending`), which then keeps the
+/// first one.
+fn service<F: Flash, P: Port>(
+    pending: &mut Event,
+    link: &mut Link<P>,
+    running: &mut Running,
+    persist: Option<&mut Persist<F>>,
+    uptime_ms: &dyn Fn() -> u32,
+) {
+    if *pending == Event::None {
+        running.uptime_ms = uptime_ms();
+        *pending = link.poll(running, persist);
+    }
+}
 
 /// What the board supplies besides the plant and the link.
 pub struct Hooks<'h> {
@@ -67,19 +122,19 @@ pub fn serve<E, F, P>(
     hooks: Hooks<'_>,
 ) -> Exit
 where
-    E: Env<OBS, ACT> + SafeStop,
+    E: Paced,
     F: Flash,
     P: Port,
 {
     let learner = &mut *memory.learner;
     let scratch = &mut *memory.scratch;
+    let uptime_ms = hooks.uptime_ms;
     let mut rng = Pcg32::new(SERVE_SEED, 1);
-    let mut obs = plant.reset(&mut rng);
     let mut running = Running {
         source: source_of(source),
         fingerprint: fingerprint(&learner.trainer.policy, &learner.trainer.norm),
         updates: 0,
-        uptime_ms: (hooks.uptime_ms)(),
+        uptime_ms: uptime_ms(),
         mode: Mode::Control,
     };
     defmt::info!(
@@ -87,6 +142,24 @@ where
         running.source,
         running.fingerprint
     );
+    // The first event the link returned, not yet acted on.
+    let mut pending = Event::None;
+    // Serves the link from inside the plant (a macro: the closure's
+    // borrows end with each call).
+    macro_rules! idle {
+        () => {
+            &mut || {
+                service(
+                    &mut pending,
+                    link,
+                    &mut running,
+                    persist.as_deref_mut(),
+                    uptime_ms,
+                )
+            }
+        };
+    }
+    let mut obs = plant.reset_serving(&mut rng, idle!());
     let mut actor = boot::stage(scratch, learner, deploy);
     let mut tick = 0u64;
     loop {
@@ -96,14 +169,16 @@ where
         tick += 1;
         let mut action = [0.0f32; ACT];
         ActionSource::act(actor, &obs, &mut action);
-        let step = plant.step(&action);
+        let step = plant.step_serving(&action, idle!());
         obs = if step.terminated || step.truncated {
-            plant.reset(&mut rng)
+            plant.reset_serving(&mut rng, idle!())
         } else {
             step.obs
         };
-        running.uptime_ms = (hooks.uptime_ms)();
-        match link.poll(&running, persist.as_deref_mut()) {
+        let event = pending;
+        pending = Event::None;
+        match event {
+            // `Stop` outside an adaptation is answered by the link alone.
             Event::None | Event::Stop => {}
             Event::Committed { seq } => {
                 plant.stop_motor();
@@ -128,7 +203,7 @@ where
                 );
                 actor = boot::stage(scratch, learner, deploy);
                 (hooks.switched)(actor);
-                obs = plant.reset(&mut rng);
+                obs = plant.reset_serving(&mut rng, idle!());
             }
             Event::Adapt { id, settings } => {
                 plant.stop_motor();
@@ -141,14 +216,14 @@ where
                     &mut running,
                     id,
                     settings,
-                    hooks.uptime_ms,
+                    uptime_ms,
                 );
                 link.send(id, Reply::Finished(finished));
                 running.mode = Mode::Control;
                 running.fingerprint = fingerprint(&learner.trainer.policy, &learner.trainer.norm);
                 actor = boot::stage(scratch, learner, deploy);
                 (hooks.switched)(actor);
-                obs = plant.reset(&mut rng);
+                obs = plant.reset_serving(&mut rng, idle!());
             }
             Event::Reset { factory } => {
                 plant.stop_motor();

@@ -11,6 +11,8 @@
 //! | motor PWM | GP16 (21) | PWM slice 0 channel A, 20 kHz |
 //! | motor DIR | GP17 (22) | SIO out, high = positive torque |
 //! | LED | GP25 | on-board LED |
+//! | link TX (`link`) | GP0 (1) | UART0, 115 200 8N1 |
+//! | link RX (`link`) | GP1 (2) | UART0 |
 //!
 //! TIMER0 (1 MHz) paces the control loop at 20 Hz; the watchdog resets the
 //! chip if the loop stops feeding it. After any reset the pins are inputs,
@@ -22,9 +24,23 @@
 //! and the newest committed policy (else the factory one, else the flashed
 //! region) is deployed; with `adapt`, accepted policies are committed and
 //! rollbacks reload them.
+//!
+//! With `link`, the board serves the host link (`fixpo device`,
+//! docs/protocol.md) on UART0 (`src/link_uart.rs`) instead of only
+//! controlling: `fixpo_firmware::serve` runs the deployed policy on the
+//! pendulum and, all through each control period's wait, answers status,
+//! push, pull, adaptation and reset requests (a pushed policy is committed
+//! to the store and runs from the next tick; a reset request reboots).
 #![no_std]
 #![no_main]
 
+#[cfg(all(feature = "link", feature = "adapt"))]
+compile_error!(
+    "`link` runs adaptations when the host asks (`fixpo device adapt`): build it without `adapt`"
+);
+
+#[cfg(feature = "link")]
+mod link_uart;
 mod store_flash;
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
@@ -43,6 +59,8 @@ use fixpo_firmware::persist::{self, Persist};
 use fixpo_plant::Overrun;
 use fixpo_store::Layout;
 
+#[cfg(feature = "link")]
+use crate::link_uart::LinkUart;
 use crate::store_flash::{PAGE, SECTOR, StoreFlash};
 
 /// The boot ROM's IMAGE_DEF: a secure Arm executable.
@@ -75,11 +93,12 @@ const RIG: HwConfig = HwConfig {
 const STORE_WATCHDOG_US: u32 = 8_000_000;
 
 /// Watchdog timeout while controlling: a few control periods; with
-/// `adapt`, long enough for one FixPO update (between episodes, motor
-/// stopped) and for a store write.
-#[cfg(not(feature = "adapt"))]
+/// `adapt` or `link` (a push or an adaptation on request), long enough for
+/// one FixPO update (between episodes, motor stopped) and for a store
+/// write.
+#[cfg(not(any(feature = "adapt", feature = "link")))]
 const WATCHDOG_US: u32 = 250_000;
-#[cfg(feature = "adapt")]
+#[cfg(any(feature = "adapt", feature = "link"))]
 const WATCHDOG_US: u32 = STORE_WATCHDOG_US;
 
 /// Bytes of the store before bank 0: the factory area sits at its end, so
@@ -121,18 +140,50 @@ struct Tick {
     next: u64,
 }
 
+impl Tick {
+    /// The overrun, if the period already ended (the next deadline then
+    /// starts from now).
+    fn overrun(&mut self) -> Option<Overrun> {
+        let now = self.timer.get_counter().ticks();
+        if now <= self.next {
+            return None;
+        }
+        let busy_us = PERIOD_US + (now - self.next);
+        self.next = now + PERIOD_US;
+        Some(Overrun {
+            busy_ns: u32::try_from(busy_us * 1_000).unwrap_or(u32::MAX),
+            period_ns: (PERIOD_US * 1_000) as u32,
+        })
+    }
+
+    fn before_deadline(&self) -> bool {
+        self.timer.get_counter().ticks() < self.next
+    }
+}
+
 impl ControlTimer for Tick {
     fn wait_period(&mut self) -> Result<(), Overrun> {
-        let now = self.timer.get_counter().ticks();
-        if now > self.next {
-            let busy_us = PERIOD_US + (now - self.next);
-            self.next = now + PERIOD_US;
-            return Err(Overrun {
-                busy_ns: u32::try_from(busy_us * 1_000).unwrap_or(u32::MAX),
-                period_ns: (PERIOD_US * 1_000) as u32,
-            });
+        if let Some(o) = self.overrun() {
+            return Err(o);
         }
-        while self.timer.get_counter().ticks() < self.next {}
+        while self.before_deadline() {}
+        self.next += PERIOD_US;
+        Ok(())
+    }
+
+    /// Serves the link (`idle`) until the deadline: the link's latency is
+    /// one request's handling, not a control period.
+    fn wait_period_serving(&mut self, idle: &mut dyn FnMut()) -> Result<(), Overrun> {
+        if let Some(o) = self.overrun() {
+            idle();
+            return Err(o);
+        }
+        loop {
+            idle();
+            if !self.before_deadline() {
+                break;
+            }
+        }
         self.next += PERIOD_US;
         Ok(())
     }
@@ -202,12 +253,24 @@ fn main() -> ! {
     let _ = pwm.set_duty_cycle(0);
     pwm.output_to(pins.gpio16);
     let dir = pins.gpio17.into_push_pull_output();
+    #[cfg(feature = "link")]
+    let port = LinkUart::new(
+        pac.UART0,
+        (
+            pins.gpio0
+                .reconfigure::<hal::gpio::FunctionUart, hal::gpio::PullUp>(),
+            pins.gpio1
+                .reconfigure::<hal::gpio::FunctionUart, hal::gpio::PullUp>(),
+        ),
+        &mut pac.RESETS,
+        clocks.peripheral_clock.freq(),
+    );
 
     // The store and the policy, motor stopped (duty 0 above).
     #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
     let mut memory = mem::take();
-    #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
-    let (mut persist, loaded) = boot_policy(&mut memory);
+    #[cfg_attr(not(any(feature = "adapt", feature = "link")), allow(unused_mut))]
+    let (mut persist, loaded, source) = boot_policy(&mut memory);
     // From here the control period's watchdog.
     watchdog.start(hal::fugit::MicrosDurationU32::micros(WATCHDOG_US));
 
@@ -220,6 +283,8 @@ fn main() -> ! {
         WATCHDOG_US
     );
 
+    #[cfg(feature = "link")]
+    let clock = timer; // a copy: the uptime `Status` reports
     let mut plant = HwPlant::new(i2c, pwm, dir, Tick { timer, next }, Dog(watchdog), RIG);
     let Ok(loaded) = loaded else {
         // LED at 10 Hz: no valid policy.
@@ -231,8 +296,29 @@ fn main() -> ! {
         // LED at 1 Hz: plant fault.
         hw::safe_stop(&mut plant, |n| blink_slow(&mut led, n));
     }
-    #[cfg_attr(not(feature = "adapt"), allow(unused_mut))]
+    #[cfg_attr(not(any(feature = "adapt", feature = "link")), allow(unused_mut))]
     let mut deploy = loaded.deploy;
+    #[cfg(feature = "link")]
+    match port {
+        Some(port) => {
+            let _ = led.set_high(); // LED on: controlling (and serving the link)
+            let uptime_ms = || (clock.get_counter().ticks() / 1_000) as u32;
+            serve_link(
+                &mut memory,
+                &mut deploy,
+                source,
+                &mut plant,
+                port,
+                persist.as_mut(),
+                &uptime_ms,
+            );
+            defmt::error!("serve stopped");
+            hw::safe_stop(&mut plant, |n| blink_slow(&mut led, n))
+        }
+        None => defmt::error!("link: UART0 refused 115 200 baud; controlling without it"),
+    }
+    #[cfg(not(feature = "link"))]
+    let _ = source;
     #[cfg(feature = "adapt")]
     let actor = boot::adapt_on(
         &mut memory,
@@ -253,15 +339,84 @@ fn main() -> ! {
     hw::safe_stop(&mut plant, |n| blink_slow(&mut led, n))
 }
 
+/// Serves the link on `port` while the deployed policy controls `plant`
+/// (`fixpo_firmware::serve`); reboots when the host asks for a reset.
+/// Returns only if serving stops for another reason (it does not: no tick
+/// budget).
+#[cfg(feature = "link")]
+fn serve_link<P: fixpo_firmware::serve::Paced>(
+    memory: &mut Memory,
+    deploy: &mut fixpo_core::adapt::Deploy<OBS, ACT>,
+    source: persist::Source,
+    plant: &mut P,
+    port: LinkUart,
+    persist: Option<&mut Persist<StoreFlash>>,
+    uptime_ms: &dyn Fn() -> u32,
+) {
+    use fixpo_firmware::adapt::{SAFETY, SETTINGS};
+    use fixpo_firmware::link::{Identity, Link};
+    use fixpo_firmware::serve::{self, Exit, Hooks};
+
+    let mut link = Link::new(
+        port,
+        Identity {
+            device_id: device_id(),
+            eps_kl: SETTINGS.update.eps_kl,
+            eps_total: SAFETY.eps_total,
+        },
+    );
+    let exit = serve::serve(
+        memory,
+        deploy,
+        source,
+        plant,
+        &mut link,
+        persist,
+        Hooks {
+            uptime_ms,
+            switched: &mut |_| {},
+            ticks: None,
+        },
+    );
+    defmt::info!(
+        "serve: {}; {=u32} link bytes lost, {=u32} frames refused",
+        exit,
+        crate::link_uart::lost(),
+        link.frame_errors()
+    );
+    if exit == Exit::Reset {
+        cortex_m::peripheral::SCB::sys_reset();
+    }
+}
+
+/// The chip's id from the boot ROM (`get_sys_info`, CHIP_INFO: the 64-bit
+/// device and wafer id, as picotool's "chipid"), little-endian and
+/// zero-padded to the protocol's 16 bytes; zeros if the ROM does not give
+/// it.
+#[cfg(feature = "link")]
+fn device_id() -> [u8; 16] {
+    let mut id = [0u8; 16];
+    match hal::rom_data::sys_info_api::chip_info() {
+        Ok(Some(info)) => {
+            id[..4].copy_from_slice(&info.device_id.to_le_bytes());
+            id[4..8].copy_from_slice(&info.wafer_id.to_le_bytes());
+        }
+        _ => defmt::warn!("link: no chip id from the boot ROM; device id zeros"),
+    }
+    id
+}
+
 /// Opens the store, provisions its factory record from the flashed policy
 /// region on first boot and loads the newest committed policy (else the
 /// factory one) into the learner; without a store, or if nothing in it
-/// loads, decodes the flashed region as before.
+/// loads, decodes the flashed region as before. Also says where the policy
+/// came from.
 fn boot_policy(
     memory: &mut Memory,
 ) -> (
     Option<Persist<StoreFlash>>,
     Result<Loaded<OBS, ACT>, boot::NoPolicy>,
+    persist::Source,
 ) {
     let learner = &mut *memory.learner;
     let mut persist =
@@ -271,11 +426,14 @@ fn boot_policy(
         p.provision(boot::region_policy, learner);
         from_store = p.load(learner, memory.scratch.file());
     }
+    let source = from_store
+        .as_ref()
+        .map_or(persist::Source::Given, |(s, _)| *s);
     let loaded = match from_store {
         Some((_, loaded)) => Ok(loaded),
         None => boot::decode(boot::region_policy(), learner),
     };
-    (persist, loaded)
+    (persist, loaded, source)
 }
 
 fn blink_slow(led: &mut impl StatefulOutputPin, n: u32) {

@@ -222,6 +222,18 @@ impl StoreFlash {
     }
 }
 
+/// Motor PWM duty 0 (slice 0 channel A, the board's motor, src/main.rs)
+/// before an erase: the erase runs with interrupts off and XIP off, the
+/// control loop stopped, for up to about 2 s per 64 KiB block, which must
+/// not be spent at the last torque (the host link's push erases a bank
+/// while the policy controls). Every write outside the link already runs
+/// with the motor stopped; the next control step sets the duty again.
+fn motor_duty_zero() {
+    // SAFETY: one write of PWM slice 0's compare A, which only the motor's
+    // channel uses; 0 = output low for the whole period.
+    unsafe { (*pac::PWM::ptr()).ch(0).cc().modify(|_, w| w.a().bits(0)) };
+}
+
 impl ErrorType for StoreFlash {
     type Error = StoreFlashError;
 }
@@ -251,6 +263,7 @@ impl NorFlash for StoreFlash {
             return Err(StoreFlashError::OutOfBounds);
         }
         self.check(from, (to - from) as usize, SECTOR)?;
+        motor_duty_zero();
         let ops = RomOps::get();
         let mut addr = self.start + from;
         let end = self.start + to;

@@ -7,6 +7,8 @@
 //! - `src/board.rs` (real chips): clocks, pin map, AS5600 on I2C1, PWM
 //!   motor on TIM1, TIM2 control timer, IWDG watchdog, LED; defmt over RTT;
 //!   a panic or fault cuts the motor's PWM and lets the watchdog reset.
+//! - `src/link_uart.rs` (`link`): USART2 (PA2/PA3, the Nucleo's ST-Link
+//!   virtual COM port) as the host link's port, interrupt-driven both ways.
 //! - `src/store_flash.rs` (real chips): the policy store's 128 KiB flash
 //!   sectors as a `NorFlash` for `fixpo_firmware::persist`.
 //! - `src/qemu.rs` (`qemu`): no clock init (QEMU does not emulate RCC), the
@@ -27,8 +29,17 @@ compile_error!("the `qemu` build brings its own logger: build it with --no-defau
 #[cfg(not(any(feature = "qemu", feature = "probe")))]
 compile_error!("a real-chip build needs the `probe` feature (defmt-rtt, panic-probe)");
 
+#[cfg(all(feature = "link", feature = "qemu"))]
+compile_error!("`link` is for the real chips (the `qemu` build logs on USART1 and has no store)");
+#[cfg(all(feature = "link", feature = "adapt"))]
+compile_error!(
+    "`link` runs adaptations when the host asks (`fixpo device adapt`): build it without `adapt`"
+);
+
 #[cfg(not(feature = "qemu"))]
 mod board;
+#[cfg(all(feature = "link", not(feature = "qemu")))]
+mod link_uart;
 #[cfg(feature = "qemu")]
 mod qemu;
 #[cfg(not(feature = "qemu"))]

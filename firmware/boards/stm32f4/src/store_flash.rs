@@ -204,6 +204,7 @@ impl StoreFlash {
     }
 
     fn erase_sector(&mut self, sector: u32) -> Result<(), StoreFlashError> {
+        motor_duty_zero();
         Self::feed_watchdog();
         self.begin()?;
         self.regs.cr().modify(|_, w| {
@@ -216,6 +217,18 @@ impl StoreFlash {
         self.regs.cr().modify(|_, w| w.strt().set_bit());
         self.end()
     }
+}
+
+/// Motor PWM duty 0 (TIM1_CCR1, the board's motor channel, src/board.rs)
+/// before a sector erase: the erase stalls the CPU, and the control loop
+/// with it, for up to 2 s, which must not be spent at the last torque (the
+/// host link's push erases a bank while the policy controls). Every write
+/// outside the link already runs with the motor stopped; the next control
+/// step sets the duty again.
+fn motor_duty_zero() {
+    // SAFETY: one write of TIM1's CCR1, which only the motor's PWM channel
+    // uses; 0 = output low for the whole period.
+    unsafe { (*pac::TIM1::ptr()).ccr(0).write(|w| w.ccr().bits(0)) };
 }
 
 impl ErrorType for StoreFlash {
