@@ -15,7 +15,7 @@ mod block;
 
 pub use block::{BLOCK, BlockKernels, MlpBlock, Portable};
 
-use crate::linalg::{axpy, dot, tanh_inplace};
+use crate::linalg::{affine, axpy, dot, tanh_inplace};
 use crate::params::Params;
 use crate::rng;
 use rand_core::RngCore;
@@ -92,15 +92,11 @@ impl<const I: usize, const H: usize, const O: usize> Mlp<I, H, O> {
     #[inline]
     pub fn forward(&self, x: &[f32; I], cache: &mut MlpCache<I, H>) -> [f32; O] {
         cache.x = *x;
-        cache.h1 = self.b1;
-        for j in 0..I {
-            axpy(&mut cache.h1, x[j], &self.w1[j]);
-        }
+        // The same sums, in the same order, as `h = b` then one `axpy` per
+        // input (the minibatch kernels' order): see `linalg::affine`.
+        affine(x, &self.w1, &self.b1, &mut cache.h1);
         tanh_inplace(&mut cache.h1);
-        cache.h2 = self.b2;
-        for j in 0..H {
-            axpy(&mut cache.h2, cache.h1[j], &self.w2[j]);
-        }
+        affine(&cache.h1, &self.w2, &self.b2, &mut cache.h2);
         tanh_inplace(&mut cache.h2);
         let mut y = self.b3;
         for j in 0..H {
