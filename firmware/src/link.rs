@@ -190,6 +190,9 @@ struct Io<P> {
     push: Option<Push>,
     identity: Identity,
     frame_errors: u32,
+    /// The store's slot size and factory record as last seen, for a
+    /// `Hello` while an adaptation holds the store.
+    store_seen: Option<(u32, bool)>,
 }
 
 fn fault<E>(e: StoreError<E>) -> ErrorCode {
@@ -216,6 +219,7 @@ impl<P: Port> Link<P> {
                 push: None,
                 identity,
                 frame_errors: 0,
+                store_seen: None,
             },
         }
     }
@@ -398,13 +402,17 @@ impl<P: Port> Io<P> {
         self.reply(id, Reply::Error(code))
     }
 
-    fn info<F: Flash>(&self, running: &Running, persist: Option<&mut Persist<F>>) -> DeviceInfo {
-        let (factory_seq, max_file) = match persist {
-            Some(p) => (
-                has_factory(p).then_some(0),
-                p.store.layout().1.max_body as u32,
-            ),
-            None => (None, 0),
+    fn info<F: Flash>(
+        &mut self,
+        running: &Running,
+        persist: Option<&mut Persist<F>>,
+    ) -> DeviceInfo {
+        if let Some(p) = persist {
+            self.store_seen = Some((p.store.layout().1.max_body as u32, has_factory(p)));
+        }
+        let (max_file, factory_seq) = match self.store_seen {
+            Some((max, factory)) => (max, factory.then_some(0)),
+            None => (0, None),
         };
         DeviceInfo {
             protocol: fixpo_proto::VERSION,

@@ -97,6 +97,10 @@ fn a_cut_anywhere_in_a_chunked_push_boots_old_or_new() {
     }
     // Most cuts fall in the body (old policy), the last ones on or after
     // the header's magic (new).
+    eprintln!(
+        "chunked push: {} cuts, {old_n} booted the old record, {new_n} the new",
+        old_n + new_n
+    );
     assert!(old_n > 1000 && new_n > 0, "old {old_n} new {new_n}");
 }
 

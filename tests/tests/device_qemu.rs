@@ -534,7 +534,12 @@ fn device_link_under_qemu() {
             .status
             .success()
     );
-    dev.wait_for("serve: link up", 2, Duration::from_secs(60));
+    let log = dev.wait_for("serve: link up", 2, Duration::from_secs(60));
+    // The serving run's deepest stack (logged as it returned for the
+    // reboot), for the docs: the link's buffers are on it.
+    if let Some(l) = log.lines().find(|l| l.contains("serve: Reset; stack")) {
+        eprintln!("{l}");
+    }
     let (src, _, fp) = cli_status(&socket);
     assert_eq!((src.as_str(), fp), ("record", fp_of(a)));
     let mut dev = dev;
