@@ -112,19 +112,7 @@ pub(crate) fn load_body<F: NorFlash>(
 /// Programs `bytes` at `offset` (write-aligned), padding the last write
 /// unit with `0xFF`, then reads it back; `slot` names the slot in a
 /// [`StoreError::VerifyFailed`].
-pub(crate) fn program_piece<F: NorFlash>(
-    flash: &mut F,
-    geo: &Geometry,
-    offset: u32,
-    bytes: &[u8],
-    slot: u32,
-) -> Result<(), F> {
-    program_verified(flash, geo, offset, bytes, slot)
-}
-
-/// Programs `bytes` at `offset` (write-aligned), padding the last write
-/// unit with `0xFF`, then reads it back.
-fn program_verified<F: NorFlash>(
+pub(crate) fn program_verified<F: NorFlash>(
     flash: &mut F,
     geo: &Geometry,
     offset: u32,

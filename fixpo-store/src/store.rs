@@ -434,7 +434,7 @@ impl<F: NorFlash> Store<F> {
             return Err(StoreError::Misaligned { offset: p.written });
         }
         let offset = self.slot_offset(p.at) + self.geo.header_len + p.written;
-        io::program_piece(flash, &self.geo, offset, bytes, self.slot_offset(p.at))?;
+        io::program_verified(flash, &self.geo, offset, bytes, self.slot_offset(p.at))?;
         p.written = end as u32;
         Ok(())
     }
