@@ -29,43 +29,185 @@ pub fn affine<const N: usize, const M: usize>(
     affine_rows(x, w.as_flattened(), b, out);
 }
 
+/// [`affine`] then tanh of every output (a hidden layer), the same bits
+/// as the two apart.
+#[inline(always)]
+pub fn affine_tanh<const N: usize, const M: usize>(
+    x: &[f32; N],
+    w: &[[f32; M]; N],
+    b: &[f32; M],
+    out: &mut [f32; M],
+) {
+    affine_tanh_rows(x, w.as_flattened(), b, out);
+}
+
+/// A hidden layer followed by the output layer, without storing the
+/// hidden activations: `h = tanh(b + Σ_j x[j]·w[j])` block by block, and
+/// each block's `h` at once added into `y` (`y[o] += h[i]·v[i][o]` in
+/// order of `i`), so `y` gets the same sums in the same order as
+/// [`affine_tanh`] then [`affine`] onto `y` (which starts as the output
+/// bias): the same bits, with no buffer for `h`.
+#[inline(always)]
+pub fn affine_tanh_then<const N: usize, const M: usize, const O: usize>(
+    x: &[f32; N],
+    w: &[[f32; M]; N],
+    b: &[f32; M],
+    v: &[[f32; O]; M],
+    y: &mut [f32; O],
+) {
+    affine_tanh_then_rows(x, w.as_flattened(), b, v.as_flattened(), y);
+}
+
 /// [`affine`] over slices: `w` holds `x.len()` rows of `out.len()`
 /// weights. Not generic and not inlined, so it is compiled once, at
 /// fixpo-core's own optimisation level, whatever crate calls it (the
 /// firmware builds its own code for size).
 #[inline(never)]
 pub fn affine_rows(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
-    const R: usize = AFFINE_BLOCK;
-    let m = out.len().min(b.len());
+    affine_rows_then(x, w, b, out, Then::Keep);
+}
+
+/// [`affine_tanh`] over slices: a hidden layer. Each block of outputs
+/// goes through tanh right after its sums.
+#[inline(never)]
+pub fn affine_tanh_rows(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32]) {
+    affine_rows_then(x, w, b, out, Then::Tanh);
+}
+
+/// [`affine_tanh_then`] over slices: `w` holds `x.len()` rows of
+/// `b.len()` weights, `v` holds `b.len()` rows of `y.len()`.
+#[inline(never)]
+pub fn affine_tanh_then_rows(x: &[f32], w: &[f32], b: &[f32], v: &[f32], y: &mut [f32]) {
+    if v.len() < b.len() * y.len() {
+        return;
+    }
+    affine_rows_then(x, w, b, &mut [], Then::Into { v, y });
+}
+
+/// What [`affine_rows_then`] does with each block of sums.
+enum Then<'a> {
+    /// Store them.
+    Keep,
+    /// Store their tanh.
+    Tanh,
+    /// Add their tanh, times the rows of `v`, into `y`.
+    Into { v: &'a [f32], y: &'a mut [f32] },
+}
+
+/// `b + Σ_j x[j]·w[j]`, blocks of [`AFFINE_BLOCK`] outputs, then of 8,
+/// then one at a time, each sum in the order of `j`, four inputs per pass
+/// of the inner loop; each block handled as `then` says.
+#[inline(always)]
+fn affine_rows_then(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32], mut then: Then<'_>) {
+    let m = match then {
+        Then::Into { .. } => b.len(),
+        _ => out.len().min(b.len()),
+    };
     if m == 0 || w.len() < x.len() * m {
         return;
     }
-    let whole = m / R * R;
     let mut k = 0;
-    while k < whole {
-        let mut acc = [0.0f32; R];
-        acc.copy_from_slice(&b[k..k + R]);
-        for (row, &xj) in w.chunks_exact(m).zip(x) {
-            let ws = &row[k..k + R];
-            for i in 0..R {
-                acc[i] += xj * ws[i];
-            }
-        }
-        out[k..k + R].copy_from_slice(&acc);
-        k += R;
+    while k + AFFINE_BLOCK <= m {
+        let acc = affine_block::<AFFINE_BLOCK>(x, w, m, k, b);
+        finish(&acc, k, out, &mut then);
+        k += AFFINE_BLOCK;
     }
-    for kk in whole..m {
+    if k + 8 <= m {
+        let acc = affine_block::<8>(x, w, m, k, b);
+        finish(&acc, k, out, &mut then);
+        k += 8;
+    }
+    for kk in k..m {
         let mut a = b[kk];
-        for (row, &xj) in w.chunks_exact(m).zip(x) {
+        let quads = w.chunks_exact(4 * m).zip(x.chunks_exact(4));
+        for (rows, xs) in quads {
+            a += xs[0] * rows[kk];
+            a += xs[1] * rows[m + kk];
+            a += xs[2] * rows[2 * m + kk];
+            a += xs[3] * rows[3 * m + kk];
+        }
+        let done = x.len() / 4 * 4;
+        for (row, &xj) in w[done * m..].chunks_exact(m).zip(&x[done..]) {
             a += xj * row[kk];
         }
-        out[kk] = a;
+        finish(&[a], kk, out, &mut then);
     }
 }
 
-/// Outputs [`affine`] computes at once: eight partial sums fit the
-/// Cortex-M4F's 32 single-precision registers with room for the inputs.
-pub const AFFINE_BLOCK: usize = 8;
+/// Sums `acc` of outputs `k..`: stored, squashed, or squashed and added
+/// into the next layer's outputs.
+#[inline(always)]
+fn finish<const R: usize>(acc: &[f32; R], k: usize, out: &mut [f32], then: &mut Then<'_>) {
+    match then {
+        Then::Keep => out[k..k + R].copy_from_slice(acc),
+        Then::Tanh => {
+            let out = &mut out[k..k + R];
+            out.copy_from_slice(acc);
+            tanh_inplace(out);
+        }
+        Then::Into { v, y } => {
+            let mut h = *acc;
+            tanh_inplace(&mut h);
+            let o = y.len();
+            if let [y0] = y {
+                // One output (a value, or a one-dimensional action): its
+                // sum in a register.
+                let vk = &v[k..k + R];
+                let mut a = *y0;
+                for i in 0..R {
+                    a += h[i] * vk[i];
+                }
+                *y0 = a;
+            } else {
+                let vk = &v[k * o..(k + R) * o];
+                for (&hi, vi) in h.iter().zip(vk.chunks_exact(o)) {
+                    for (yo, &w) in y.iter_mut().zip(vi) {
+                        *yo += hi * w;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Sums `k..k + R` of [`affine_rows_then`] (needs `k + R ≤ m`).
+#[inline(always)]
+fn affine_block<const R: usize>(x: &[f32], w: &[f32], m: usize, k: usize, b: &[f32]) -> [f32; R] {
+    let mut acc = [0.0f32; R];
+    acc.copy_from_slice(&b[k..k + R]);
+    let quads = w.chunks_exact(4 * m).zip(x.chunks_exact(4));
+    for (rows, xs) in quads {
+        let (r01, r23) = rows.split_at(2 * m);
+        let (r0, r1) = r01.split_at(m);
+        let (r2, r3) = r23.split_at(m);
+        let (w0, w1, w2, w3) = (&r0[k..k + R], &r1[k..k + R], &r2[k..k + R], &r3[k..k + R]);
+        for i in 0..R {
+            acc[i] += xs[0] * w0[i];
+        }
+        for i in 0..R {
+            acc[i] += xs[1] * w1[i];
+        }
+        for i in 0..R {
+            acc[i] += xs[2] * w2[i];
+        }
+        for i in 0..R {
+            acc[i] += xs[3] * w3[i];
+        }
+    }
+    let done = x.len() / 4 * 4;
+    for (row, &xj) in w[done * m..].chunks_exact(m).zip(&x[done..]) {
+        let wj = &row[k..k + R];
+        for i in 0..R {
+            acc[i] += xj * wj[i];
+        }
+    }
+    acc
+}
+
+/// Outputs [`affine`] computes at once: sixteen partial sums fit the
+/// Cortex-M4F's 32 single-precision registers with room for the inputs
+/// and the weights in flight.
+pub const AFFINE_BLOCK: usize = 16;
 
 /// Dot product with eight interleaved partial sums (a fixed summation order).
 #[inline(always)]
@@ -99,14 +241,63 @@ pub(crate) fn clamp(x: f32, lo: f32, hi: f32) -> f32 {
     if x > hi { hi } else { x }
 }
 
+/// √x, correctly rounded: the same bits as IEEE-754 `sqrt` (and
+/// `libm::sqrtf`) for every f32, in about half of `libm::sqrtf`'s
+/// instructions on a Cortex-M4F (which has no `VSQRT` reachable from safe,
+/// stable Rust). Positive normal x only take the fast route: three Newton
+/// steps in f32 from an estimate made by halving the exponent, then the
+/// root's 24-bit integer mantissa c is corrected with exact integer
+/// arithmetic until c² − c < N ≤ c² + c, which says c = round(√N) (N is
+/// x's mantissa scaled to [2⁴⁶, 2⁴⁸), and √N is never exactly halfway).
+/// Zeros, subnormals, negatives, ∞ and NaN go to libm. Not inlined, so
+/// it is compiled at fixpo-core's optimisation level wherever it is used.
+#[inline(never)]
+pub fn sqrt(x: f32) -> f32 {
+    let bits = x.to_bits();
+    if bits.wrapping_sub(0x0080_0000) >= 0x7f00_0000 {
+        return libm::sqrtf(x);
+    }
+    // x = m·2^(e − 23) with m a 24-bit integer; N = m·2^s with e − 23 − s
+    // even, so √x = √N·2^q exactly, q = (e − 23 − s)/2, √N ∈ [2²³, 2²⁴).
+    let e = (bits >> 23) as i32 - 127;
+    let m = u64::from((bits & 0x007f_ffff) | 0x0080_0000);
+    let s = 23 + (e & 1);
+    let n = m << s;
+    let q = (e - 23 - s) >> 1;
+    // An estimate within a few units: Newton's iteration in f32 (relative
+    // error 4%, 6e-4, 2e-7, then rounding), scaled by 2^−q (exact).
+    let mut r = f32::from_bits((bits >> 1) + 0x1fbd_1df5);
+    r = 0.5 * (r + x / r);
+    r = 0.5 * (r + x / r);
+    r = 0.5 * (r + x / r);
+    let mut c = (r * f32::from_bits(((127 - q) as u32) << 23) + 0.5) as u32;
+    // Exact correction: one step either way at most in practice, a few
+    // allowed (the loop ends on the first c that passes).
+    for _ in 0..4 {
+        let sq = u64::from(c) * u64::from(c);
+        if n > sq + u64::from(c) {
+            c += 1;
+        } else if n <= sq - u64::from(c) {
+            c -= 1;
+        } else {
+            break;
+        }
+    }
+    // c ∈ [2²³, 2²⁴]: its top bit adds one to the exponent field.
+    f32::from_bits((((q + 149) as u32) << 23).wrapping_add(c))
+}
+
 /// tanh of every element, in place.
 ///
 /// Written with plain IEEE-754 arithmetic (no `libm`, no branches) so that
 /// it vectorises on the host, runs fast on a Cortex-M4F, and gives the same
-/// bits on both: tanh(x) = 1 − 2/(1 + e^{2x}), with e^{2x} = 2^n·2^f by
-/// range reduction (n integral by the 1.5·2²³ rounding trick, |f| ≤ ½) and
-/// 2^f by its degree-7 Taylor polynomial (relative error < 2e-9). The input
-/// is clamped to ±10, where tanh is 1 − 4e-9 in f32. Absolute error < 2e-7.
+/// bits on both: tanh(x) = 1 − 2/(1 + e^{2x}), with e^{2x} = 2^y,
+/// y = 2x·log₂e, split as 2^n·2^f by range reduction (n integral by the
+/// 1.5·2²³ rounding trick, |f| ≤ ½) and 2^f by a degree-6 polynomial
+/// fitted for relative error (< 2e-8 with its f32 coefficients). The input
+/// is clamped to ±10, where tanh is 1 − 4e-9 in f32; NaN stays NaN.
+/// Absolute error < 2e-7 (tests sweep every 16th f32 of [−10, 10] against
+/// f64); the certified KL bound allows [`crate::trust::TANH_ERR`].
 #[inline(always)]
 pub fn tanh_inplace(v: &mut [f32]) {
     for x in v.iter_mut() {
@@ -114,29 +305,52 @@ pub fn tanh_inplace(v: &mut [f32]) {
     }
 }
 
+/// Coefficients of 2^f ≈ Σ_k C_k·f^k on [−½, ½]: a weighted least-squares
+/// fit iterated to the minimax relative error (Lawson's algorithm) with
+/// C_0 = 1, rounded to f32. Relative error below 1.6e-8 (test
+/// `exp2_poly_relative_error`).
+const EXP2_POLY: [f32; 7] = [
+    1.0,
+    core::f32::consts::LN_2, // the fit's C_1 rounds to ln 2's f32
+    0.240_226_48,
+    0.055_503_324,
+    0.009_618_437,
+    0.001_339_887_4,
+    0.000_153_533_6,
+];
+
+/// 2^f for |f| ≤ ½ from [`EXP2_POLY`], in Estrin's form: three
+/// independent pairs, then two steps in f², one multiply-add each (fewer
+/// instructions than Horner's form on a Cortex-M4F, whose multiply-add
+/// overwrites its addend).
+#[inline(always)]
+fn exp2_poly(f: f32) -> f32 {
+    const C: [f32; 7] = EXP2_POLY;
+    let f2 = f * f;
+    let lo = C[0] + C[1] * f;
+    let mid = C[2] + C[3] * f;
+    let hi = (C[4] + C[5] * f) + C[6] * f2;
+    lo + f2 * (mid + f2 * hi)
+}
+
 /// tanh of one number; see [`tanh_inplace`].
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
-    const LOG2E: f32 = core::f32::consts::LOG2_E;
-    const LN2: f32 = core::f32::consts::LN_2;
+    // 2·log₂e: doubling is exact, so x·K rounds once, as (2x)·log₂e does.
+    const K: f32 = 2.0 * core::f32::consts::LOG2_E;
     const ROUND: f32 = 12_582_912.0; // 1.5·2²³
-    let x = x.clamp(-10.0, 10.0);
-    let y = 2.0 * x * LOG2E;
+    let x = clamp(x, -10.0, 10.0);
+    let y = x * K;
     let t = y + ROUND;
     let n = t - ROUND;
-    let f = (y - n) * LN2; // |f| ≤ ½·ln 2
-    // e^f, Horner form of the Taylor series to f⁷/7!.
-    let p = 1.0
-        + f * (1.0
-            + f * (0.5
-                + f * (1.0 / 6.0
-                    + f * (1.0 / 24.0
-                        + f * (1.0 / 120.0 + f * (1.0 / 720.0 + f * (1.0 / 5040.0)))))));
-    // 2^n from the bits of t = 1.5·2²³ + n (one binade, unit spacing):
-    // integer arithmetic only, which vectorises (a float-to-int cast does
-    // not, as Rust's saturates).
-    let n_int = t.to_bits().wrapping_sub(ROUND.to_bits());
-    let two_n = f32::from_bits(n_int.wrapping_add(127) << 23);
+    let f = y - n; // exact, |f| ≤ ½
+    let p = exp2_poly(f);
+    // 2^n from the bits of t = 1.5·2²³ + n: its low 9 bits are n's (mod
+    // 512), so t's bits shifted left by 23 are n's exponent field, mod 2³²
+    // (|n| ≤ 29 here). Integer arithmetic only, which vectorises (a
+    // float-to-int cast does not, as Rust's saturates); a NaN x makes p NaN,
+    // so the product stays NaN whatever these bits are.
+    let two_n = f32::from_bits((t.to_bits() << 23).wrapping_add(127 << 23));
     let e2x = p * two_n;
     1.0 - 2.0 / (1.0 + e2x)
 }
@@ -175,6 +389,34 @@ mod tests {
             check::<5, 13>(seed);
             check::<7, 3>(seed);
             check::<1, 8>(seed);
+        }
+    }
+
+    /// `sqrt` is libm's correctly rounded `sqrtf`, bit for bit: every f32
+    /// of [1, 4) (both exponent parities, every mantissa: the rounding
+    /// depends on nothing else, as √(4x) = 2√x exactly), a stride through
+    /// all positive floats, and the special values.
+    #[test]
+    fn sqrt_is_correctly_rounded() {
+        let check = |x: f32| {
+            assert_eq!(
+                sqrt(x).to_bits(),
+                libm::sqrtf(x).to_bits(),
+                "sqrt({x:e}) ({:#x})",
+                x.to_bits()
+            );
+        };
+        for bits in 1.0f32.to_bits()..4.0f32.to_bits() {
+            check(f32::from_bits(bits));
+        }
+        for bits in (0..=0x7f80_0000u32).step_by(251) {
+            check(f32::from_bits(bits));
+        }
+        for x in [0.0, -0.0, f32::MIN_POSITIVE, f32::MAX, 1e-8, f32::INFINITY] {
+            check(x);
+        }
+        for x in [-1.0, f32::NEG_INFINITY, f32::NAN, -f32::MIN_POSITIVE] {
+            assert!(sqrt(x).is_nan(), "sqrt({x}) = {}", sqrt(x));
         }
     }
 
@@ -240,13 +482,7 @@ mod tests {
             let x = x.clamp(-10.0, 10.0);
             let y = 2.0 * x * core::f32::consts::LOG2_E;
             let n = (y + 12_582_912.0) - 12_582_912.0;
-            let f = (y - n) * core::f32::consts::LN_2;
-            let p = 1.0
-                + f * (1.0
-                    + f * (0.5
-                        + f * (1.0 / 6.0
-                            + f * (1.0 / 24.0
-                                + f * (1.0 / 120.0 + f * (1.0 / 720.0 + f * (1.0 / 5040.0)))))));
+            let p = exp2_poly(y - n);
             let two_n = f32::from_bits(((n as i32 + 127) as u32) << 23);
             1.0 - 2.0 / (1.0 + p * two_n)
         }
@@ -265,7 +501,63 @@ mod tests {
         ] {
             assert_eq!(tanh(x).to_bits(), tanh_by_cast(x).to_bits(), "x = {x}");
         }
-        assert!(tanh(f32::NAN).is_nan());
+    }
+
+    /// NaN in, NaN out, whatever its payload (the bits that make 2^n come
+    /// from the NaN's own bits): a NaN activation must reach the trust
+    /// region check as NaN, never as a finite value.
+    #[test]
+    fn tanh_keeps_every_nan() {
+        for payload in (0..1u32 << 22).step_by(997).chain([1, (1 << 22) - 1]) {
+            for sign in [0, 1u32 << 31] {
+                for quiet in [0, 1u32 << 22] {
+                    let bits = sign | 0x7f80_0000 | quiet | payload;
+                    let x = f32::from_bits(bits);
+                    if x.is_nan() {
+                        assert!(tanh(x).is_nan(), "{bits:#x}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The coefficients against f64's exp2, every 2⁻¹⁶ of [−½, ½] (in
+    /// f64, so only the coefficients' error shows), and the f32 evaluation
+    /// within 1.5e-7.
+    #[test]
+    fn exp2_poly_relative_error() {
+        let mut worst = 0.0f64;
+        for i in -(1 << 15)..=(1 << 15) {
+            let f = i as f64 / 65536.0;
+            let p = EXP2_POLY
+                .iter()
+                .rev()
+                .fold(0.0f64, |p, &c| c as f64 + f * p);
+            worst = worst.max((p / f.exp2() - 1.0).abs());
+        }
+        assert!(worst < 1.6e-8, "worst relative error {worst}");
+        let mut worst = 0.0f64;
+        for i in -(1 << 15)..=(1 << 15) {
+            let f = i as f32 / 65536.0;
+            worst = worst.max((exp2_poly(f) as f64 / (f as f64).exp2() - 1.0).abs());
+        }
+        assert!(worst < 1.5e-7, "worst relative error in f32 {worst}");
+    }
+
+    /// Every 16th f32 of [−10, 10] (and everything beyond, which clamps):
+    /// within 2e-7 of f64's tanh, half of the certified bound's allowance.
+    #[test]
+    fn tanh_within_2e7_on_every_16th_f32() {
+        let mut worst = 0.0f64;
+        let top = 10.0f32.to_bits();
+        for bits in (0..=top).step_by(16).chain([top]) {
+            for x in [f32::from_bits(bits), -f32::from_bits(bits)] {
+                let err = (tanh(x) as f64 - (x as f64).tanh()).abs();
+                worst = worst.max(err);
+            }
+        }
+        assert!(worst < 2e-7, "worst abs error {worst}");
+        assert!(worst <= crate::trust::TANH_ERR);
     }
 
     #[test]

@@ -78,7 +78,7 @@ impl<const N: usize> RunningMeanStd<N> {
     #[inline]
     pub fn normalize(&self, x: &[f32; N], clip: f32) -> [f32; N] {
         core::array::from_fn(|i| {
-            let z = (x[i] - self.mean[i]) / libm::sqrtf(self.var[i] + 1e-8);
+            let z = (x[i] - self.mean[i]) / crate::linalg::sqrt(self.var[i] + 1e-8);
             crate::linalg::clamp(z, -clip, clip)
         })
     }
@@ -159,7 +159,7 @@ impl RewardScaler {
 
     /// σ_R = √(var + 1e-8) of the discounted return.
     pub fn sigma(&self) -> f32 {
-        libm::sqrtf(self.stats.var[0] + 1e-8)
+        crate::linalg::sqrt(self.stats.var[0] + 1e-8)
     }
 }
 

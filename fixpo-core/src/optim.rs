@@ -71,7 +71,7 @@ impl<P: Params> Adam<P> {
             for (((pi, mi), vi), &gi) in p.iter_mut().zip(m).zip(v).zip(g) {
                 *mi = b1 * *mi + (1.0 - b1) * gi;
                 *vi = b2 * *vi + (1.0 - b2) * gi * gi;
-                *pi -= step * *mi / (libm::sqrtf(*vi) * inv_sqrt_c2 + eps);
+                *pi -= step * *mi / (crate::linalg::sqrt(*vi) * inv_sqrt_c2 + eps);
             }
         }
     }

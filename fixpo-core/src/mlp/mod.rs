@@ -15,7 +15,7 @@ mod block;
 
 pub use block::{BLOCK, BlockKernels, MlpBlock, Portable};
 
-use crate::linalg::{affine, axpy, dot, tanh_inplace};
+use crate::linalg::{affine, affine_tanh, affine_tanh_then, axpy, dot};
 use crate::params::Params;
 use crate::rng;
 use rand_core::RngCore;
@@ -93,26 +93,26 @@ impl<const I: usize, const H: usize, const O: usize> Mlp<I, H, O> {
     pub fn forward(&self, x: &[f32; I], cache: &mut MlpCache<I, H>) -> [f32; O] {
         cache.x = *x;
         // The same sums, in the same order, as `h = b` then one `axpy` per
-        // input (the minibatch kernels' order): see `linalg::affine`.
-        affine(x, &self.w1, &self.b1, &mut cache.h1);
-        tanh_inplace(&mut cache.h1);
-        affine(&cache.h1, &self.w2, &self.b2, &mut cache.h2);
-        tanh_inplace(&mut cache.h2);
-        let mut y = self.b3;
-        for j in 0..H {
-            let h = cache.h2[j];
-            for o in 0..O {
-                y[o] += h * self.w3[j][o];
-            }
-        }
+        // input (the minibatch kernels' order), then tanh: see
+        // `linalg::affine`.
+        affine_tanh(x, &self.w1, &self.b1, &mut cache.h1);
+        affine_tanh(&cache.h1, &self.w2, &self.b2, &mut cache.h2);
+        let mut y = [0.0; O];
+        affine(&cache.h2, &self.w3, &self.b3, &mut y);
         y
     }
 
-    /// Output for input `x` without keeping activations.
+    /// Output for input `x` without keeping activations: the same bits as
+    /// [`Mlp::forward`], with the second hidden layer's activations added
+    /// into the output as they are made (`linalg::affine_tanh_then`)
+    /// instead of stored.
     #[inline]
     pub fn predict(&self, x: &[f32; I]) -> [f32; O] {
-        let mut cache = MlpCache::ZERO;
-        self.forward(x, &mut cache)
+        let mut h1 = [0.0; H];
+        affine_tanh(x, &self.w1, &self.b1, &mut h1);
+        let mut y = self.b3;
+        affine_tanh_then(&h1, &self.w2, &self.b2, &self.w3, &mut y);
+        y
     }
 
     /// Accumulates into `grad` the gradient of a scalar loss whose gradient
@@ -271,6 +271,53 @@ mod tests {
     fn loss(n: &Net, x: &[f32; 3], c: &[f32; 2]) -> f64 {
         let y = n.predict(x);
         y.iter().zip(c).map(|(a, b)| *a as f64 * *b as f64).sum()
+    }
+
+    /// `predict` (second hidden layer added into the output as it is made)
+    /// gives `forward`'s bits, and `forward` gives the axpy sequence's
+    /// (an independent one-sample pass written out here), for widths with
+    /// and without tails after the blocks of 16 and 8 and for one and
+    /// several outputs.
+    #[test]
+    fn predict_is_forward_is_the_axpy_sequence_bitwise() {
+        fn check<const I: usize, const H: usize, const O: usize>(seed: u64) {
+            let mut rng = Pcg32::seed_from_u64(seed);
+            let mut n = Mlp::<I, H, O>::ZERO;
+            n.init(&mut rng, 1.4, 0.9);
+            n.b1.iter_mut()
+                .for_each(|b| *b = 0.3 * crate::rng::normal(&mut rng));
+            n.b2.iter_mut()
+                .for_each(|b| *b = 0.3 * crate::rng::normal(&mut rng));
+            n.b3.iter_mut()
+                .for_each(|b| *b = crate::rng::normal(&mut rng));
+            let x: [f32; I] = core::array::from_fn(|_| 2.0 * crate::rng::normal(&mut rng));
+            let mut h1 = n.b1;
+            for (row, &xj) in n.w1.iter().zip(&x) {
+                axpy(&mut h1, xj, row);
+            }
+            h1.iter_mut().for_each(|h| *h = crate::linalg::tanh(*h));
+            let mut h2 = n.b2;
+            for (row, &hj) in n.w2.iter().zip(&h1) {
+                axpy(&mut h2, hj, row);
+            }
+            h2.iter_mut().for_each(|h| *h = crate::linalg::tanh(*h));
+            let mut want = n.b3;
+            for (row, &hj) in n.w3.iter().zip(&h2) {
+                axpy(&mut want, hj, row);
+            }
+            let mut cache = MlpCache::ZERO;
+            let bits = |y: [f32; O]| y.map(f32::to_bits);
+            assert_eq!(bits(n.forward(&x, &mut cache)), bits(want), "{I}x{H}x{O}");
+            assert_eq!(bits(n.predict(&x)), bits(want), "{I}x{H}x{O}");
+        }
+        for seed in 0..10 {
+            check::<3, 32, 1>(seed);
+            check::<3, 64, 1>(seed);
+            check::<5, 40, 3>(seed);
+            check::<4, 27, 1>(seed);
+            check::<17, 8, 2>(seed);
+            check::<2, 5, 4>(seed);
+        }
     }
 
     #[test]
