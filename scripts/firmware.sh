@@ -3,7 +3,7 @@
 # use, run it under QEMU (qemu-mps2 on mps2-an386, stm32f4 with its `qemu`
 # feature on netduinoplus2) and decode its defmt output.
 #
-#   scripts/firmware.sh [run|build|size|count|profile|test|clippy|footprint] [OPTIONS] [-- FIRMWARE_ARG...]
+#   scripts/firmware.sh [run|build|size|count|profile|kernels|test|clippy|footprint] [OPTIONS] [-- FIRMWARE_ARG...]
 #
 # Commands:
 #   run      (default) build, print sizes, boot in QEMU, decode defmt; exits
@@ -22,6 +22,11 @@
 #            (total_N - total_0) / N per control step
 #   profile  like count for one run, plus executed instructions per function
 #            (exclusive of callees, after inlining)
+#   kernels  qemu-mps2: instructions per inference, per update, per primary
+#            step, per primary-step sample and per fixup-check state (runs
+#            `bench=0/N`, `upd=0` and `upd=1` with the bench configs e1, e2
+#            and e2x, each a whole deterministic update;
+#            firmware/README.md, "Counting instructions"); with --policy
 #
 # Options:
 #   --board B           qemu-mps2 (default) | stm32f4 | rp2350
@@ -68,7 +73,7 @@ note() { printf 'firmware.sh: %s\n' "$*" >&2; }
 
 cmd=run
 case ${1:-} in
-    run | build | size | count | profile | test | clippy | footprint) cmd=$1; shift ;;
+    run | build | size | count | profile | kernels | test | clippy | footprint) cmd=$1; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 esac
 
@@ -312,6 +317,53 @@ cmd_count() {
     rm -rf "$work0" "$workn"
 }
 
+# Total instructions of one counted run with the firmware words "$@".
+count_total() {
+    local work status=0
+    work=$(mktemp -d)
+    count_run total "$work" "${fw_args[@]}" "$@" || status=$?
+    if ((status != 0)); then
+        cat "$work/log" >&2
+        rm -rf "$work"
+        die "run with $* failed"
+    fi
+    grep -o 'batch [0-9]*, minibatch [0-9]*' "$work/log" >"$work/sizes" || true
+    [[ ! -s $work/sizes ]] || cp "$work/sizes" "$kernels_sizes"
+    cat "$work/total"
+    rm -rf "$work"
+}
+
+# The kernel figures of issue 15: each quantity as a difference of two
+# runs that differ in that work only, so boot, logging and collection
+# cancel.
+cmd_kernels() {
+    [[ $board == qemu-mps2 ]] || die "kernels: qemu-mps2 only"
+    local n=$bench
+    ((n > 0)) || n=200
+    kernels_sizes=$(mktemp)
+    local i0 in u0 e1 e2 e2x
+    i0=$(count_total bench=0)
+    in=$(count_total "bench=$n")
+    u0=$(count_total upd=0)
+    e1=$(count_total upd=1 updcfg=e1)
+    e2=$(count_total upd=1 updcfg=e2)
+    e2x=$(count_total upd=1 updcfg=e2x)
+    local batch mb
+    read -r _ batch _ mb <"$kernels_sizes" || die "kernels: no batch size in the firmware log"
+    batch=${batch%,}
+    rm -f "$kernels_sizes"
+    echo "== executed instructions (QEMU exec trace; batch $batch, minibatch $mb)"
+    awk -v i0="$i0" -v in_="$in" -v n="$n" -v u0="$u0" -v e1="$e1" -v e2="$e2" -v e2x="$e2x" \
+        -v batch="$batch" -v mb="$mb" 'BEGIN {
+        steps = batch / mb
+        printf "per inference:               %12.0f\n", (in_ - i0) / n
+        printf "per update (e1: collect, %d primary steps, fixup check): %.0f\n", steps, e1 - u0
+        printf "per primary step (%d samples): %12.0f\n", mb, (e2 - e1) / steps
+        printf "per primary-step sample:     %12.0f\n", (e2 - e1) / steps / mb
+        printf "per fixup-check state:       %12.0f\n", (e2x - e2) / batch
+    }'
+}
+
 cmd_profile() {
     local work
     work=$(mktemp -d)
@@ -420,6 +472,7 @@ case $cmd in
     run) build; sizes; echo "== QEMU ($board)"; run_qemu "${fw_args[@]}" ;;
     count) build; sizes; cmd_count ;;
     profile) build; sizes; cmd_profile ;;
+    kernels) build; sizes; cmd_kernels ;;
     test) cmd_test ;;
     clippy) cmd_clippy ;;
     footprint) cmd_footprint ;;

@@ -409,6 +409,11 @@ pub fn bench_config(variant: &str) -> Option<Config> {
     match variant {
         "e1" => Some(base),
         "e2" => Some(Config { epochs: 2, ..base }),
+        "e2x" => Some(Config {
+            epochs: 2,
+            fixup_schedule: FixupSchedule::EveryEpoch,
+            ..base
+        }),
         "nofix" => Some(Config {
             algo: Algo::FixpoNoFixup,
             ..base

@@ -317,6 +317,17 @@ pub fn tanh_inplace(v: &mut [f32]) {
     }
 }
 
+/// [`tanh_inplace`] for the blocked passes: on ARM a non-generic,
+/// non-inlined function, so the firmware runs it as compiled at
+/// fixpo-core's optimisation level; elsewhere inlined, so the host's AVX2
+/// build of the blocked passes vectorises it with them. The same bits
+/// either way.
+#[cfg_attr(target_arch = "arm", inline(never))]
+#[cfg_attr(not(target_arch = "arm"), inline(always))]
+pub fn tanh_rows(v: &mut [f32]) {
+    tanh_inplace(v);
+}
+
 /// Coefficients of 2^f ≈ Σ_k C_k·f^k on [−½, ½]: a weighted least-squares
 /// fit iterated to the minimax relative error (Lawson's algorithm) with
 /// C_0 = 1, rounded to f32. Relative error below 1.6e-8 (test

@@ -4,7 +4,7 @@
 //! ([`Mlp::forward`], [`Mlp::backward`]), so the results are the same bits.
 
 use super::Mlp;
-use crate::linalg::{axpy, tanh_inplace};
+use crate::linalg::{axpy, tanh_rows};
 
 /// Samples the blocked kernels ([`Mlp::forward_block`],
 /// [`Mlp::backward_block`]) process together: 8 on x86-64 (a 8 × 8 tile
@@ -13,6 +13,7 @@ use crate::linalg::{axpy, tanh_inplace};
 pub const BLOCK: usize = if cfg!(target_arch = "x86_64") { 8 } else { 4 };
 
 /// Output columns a blocked kernel keeps in registers at a time.
+#[cfg(test)]
 const LANES: usize = 8;
 
 /// Activations of up to [`BLOCK`] samples, kept for a blocked backward pass.
@@ -52,9 +53,9 @@ impl<const I: usize, const H: usize, const O: usize> Mlp<I, H, O> {
         blk: &mut MlpBlock<I, H>,
     ) -> [[f32; O]; BLOCK] {
         K::affine(&self.w1, &self.b1, &blk.x, &mut blk.h1);
-        blk.h1.iter_mut().for_each(|h| tanh_inplace(h));
+        tanh_rows(blk.h1.as_flattened_mut());
         K::affine(&self.w2, &self.b2, &blk.h1, &mut blk.h2);
-        blk.h2.iter_mut().for_each(|h| tanh_inplace(h));
+        tanh_rows(blk.h2.as_flattened_mut());
         let mut y = [self.b3; BLOCK];
         for (ys, h2) in y.iter_mut().zip(&blk.h2) {
             for j in 0..H {
@@ -162,6 +163,10 @@ pub trait BlockKernels {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Portable;
 
+/// The kernels in `tiles.rs`: slices, register tiles for a Cortex-M4F,
+/// compiled at fixpo-core's optimisation level. The generic loops below
+/// (`affine_block`, `outer_acc_block`, `dot_block`) are the reference the
+/// tests hold them to, bit for bit.
 impl BlockKernels for Portable {
     #[inline(always)]
     fn affine<const N: usize, const M: usize>(
@@ -170,7 +175,13 @@ impl BlockKernels for Portable {
         x: &[[f32; N]; BLOCK],
         y: &mut [[f32; M]; BLOCK],
     ) {
-        affine_block(w, b, x, y);
+        super::tiles::affine(
+            w.as_flattened(),
+            b,
+            x.as_flattened(),
+            N,
+            y.as_flattened_mut(),
+        );
     }
 
     #[inline(always)]
@@ -180,18 +191,55 @@ impl BlockKernels for Portable {
         d: &[[f32; M]; BLOCK],
         n: usize,
     ) {
-        outer_acc_block(g, x, d, n);
+        super::tiles::outer_acc(
+            g.as_flattened_mut(),
+            x.as_flattened(),
+            N,
+            d.as_flattened(),
+            M,
+            n,
+        );
     }
 
     #[inline(always)]
+    fn dot<const M: usize>(w: &[f32; M], d: &[[f32; M]; BLOCK]) -> [f32; BLOCK] {
+        let mut out = [0.0; BLOCK];
+        super::tiles::dot(w, d.as_flattened(), &mut out);
+        out
+    }
+}
+
+/// The reference loops, as generic code (what `Portable` was before its
+/// kernels moved to `tiles.rs`).
+#[cfg(test)]
+struct Reference;
+
+#[cfg(test)]
+impl BlockKernels for Reference {
+    fn affine<const N: usize, const M: usize>(
+        w: &[[f32; M]; N],
+        b: &[f32; M],
+        x: &[[f32; N]; BLOCK],
+        y: &mut [[f32; M]; BLOCK],
+    ) {
+        affine_block(w, b, x, y);
+    }
+
+    fn outer_acc<const N: usize, const M: usize>(
+        g: &mut [[f32; M]; N],
+        x: &[[f32; N]; BLOCK],
+        d: &[[f32; M]; BLOCK],
+        n: usize,
+    ) {
+        outer_acc_block(g, x, d, n);
+    }
+
     fn dot<const M: usize>(w: &[f32; M], d: &[[f32; M]; BLOCK]) -> [f32; BLOCK] {
         dot_block(w, d)
     }
 }
 
-/// `y[s] = b + Σ_i x[s][i]·w[i]` for every sample, each element summed in
-/// the order `b, i = 0, 1, …` (the order of a sequence of `axpy`s). Tiles of
-/// `BLOCK` samples × `LANES` outputs stay in registers across the sum.
+#[cfg(test)]
 #[inline(always)]
 fn affine_block<const N: usize, const M: usize>(
     w: &[[f32; M]; N],
@@ -231,11 +279,13 @@ fn affine_block<const N: usize, const M: usize>(
 
 /// Row elements [`outer_acc_block`] keeps in registers across the samples:
 /// enough independent sums to hide the adder's latency.
+#[cfg(test)]
 const ROW_TILE: usize = 32;
 
 /// `g[i] += Σ_{s<n} x[s][i]·d[s]`, each element receiving the samples in
 /// order (as `n` outer-product `axpy`s would), `ROW_TILE` elements of a row
 /// kept in registers across the samples.
+#[cfg(test)]
 #[inline(always)]
 fn outer_acc_block<const N: usize, const M: usize>(
     g: &mut [[f32; M]; N],
@@ -271,6 +321,7 @@ fn outer_acc_block<const N: usize, const M: usize>(
 /// `out[s] = dot(w, d[s])` for every sample of the block, bit for bit as
 /// [`dot`](crate::linalg::dot) (eight interleaved partial sums, then the
 /// same tree), with each chunk of `w` loaded once for all samples.
+#[cfg(test)]
 #[inline(always)]
 fn dot_block<const M: usize>(w: &[f32; M], d: &[[f32; M]; BLOCK]) -> [f32; BLOCK] {
     let mut acc = [[0.0f32; 8]; BLOCK];
@@ -308,6 +359,57 @@ mod tests {
     fn blocked_kernels_match_per_sample_bitwise() {
         check_blocked::<5, 12, 3>();
         check_blocked::<7, 40, 2>();
+    }
+
+    /// `tiles.rs` against the reference loops, bit for bit, over widths
+    /// with tails after every tile (rows, columns, samples) and values
+    /// across many binades (any reordering would show).
+    #[test]
+    fn tiles_match_reference_loops_bitwise() {
+        tiles_vs_reference::<3, 32>();
+        tiles_vs_reference::<32, 32>();
+        tiles_vs_reference::<64, 64>();
+        tiles_vs_reference::<5, 13>();
+        tiles_vs_reference::<7, 42>();
+        tiles_vs_reference::<1, 3>();
+    }
+
+    fn tiles_vs_reference<const N: usize, const M: usize>() {
+        let mut rng = Pcg32::seed_from_u64(N as u64 * 1000 + M as u64);
+        let mut v = || {
+            rng::uniform_range(&mut rng, -1.0, 1.0)
+                * libm::exp2f(rng::uniform_range(&mut rng, -12.0, 12.0))
+        };
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for _ in 0..5 {
+            let w: [[f32; M]; N] = core::array::from_fn(|_| core::array::from_fn(|_| v()));
+            let b: [f32; M] = core::array::from_fn(|_| v());
+            let x: [[f32; N]; BLOCK] = core::array::from_fn(|_| core::array::from_fn(|_| v()));
+            let d: [[f32; M]; BLOCK] = core::array::from_fn(|_| core::array::from_fn(|_| v()));
+            let (mut y1, mut y2) = ([[0.0; M]; BLOCK], [[0.0; M]; BLOCK]);
+            Portable::affine(&w, &b, &x, &mut y1);
+            Reference::affine(&w, &b, &x, &mut y2);
+            assert_eq!(
+                bits(y1.as_flattened()),
+                bits(y2.as_flattened()),
+                "affine {N}x{M}"
+            );
+            for n in 0..=BLOCK {
+                let (mut g1, mut g2) = (w, w);
+                Portable::outer_acc(&mut g1, &x, &d, n);
+                Reference::outer_acc(&mut g2, &x, &d, n);
+                assert_eq!(
+                    bits(g1.as_flattened()),
+                    bits(g2.as_flattened()),
+                    "outer {N}x{M} n={n}"
+                );
+            }
+            assert_eq!(
+                bits(&Portable::dot(&b, &d)),
+                bits(&Reference::dot(&b, &d)),
+                "dot {M}"
+            );
+        }
     }
 
     fn check_blocked<const I: usize, const H: usize, const O: usize>() {

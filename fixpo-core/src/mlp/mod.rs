@@ -12,6 +12,7 @@
 //!   for a block of samples, bit for bit, as the update's minibatches use them.
 
 mod block;
+mod tiles;
 
 pub use block::{BLOCK, BlockKernels, MlpBlock, Portable};
 

@@ -326,7 +326,13 @@ mod app {
                     defmt::error!("unknown updcfg {=str}", name);
                     hostio::exit(false)
                 };
-                defmt::info!("update bench: {=u32} updates, config {=str}", n, name);
+                defmt::info!(
+                    "update bench: {=u32} updates, config {=str}, batch {=usize}, minibatch {=usize}",
+                    n,
+                    name,
+                    ROLLOUT,
+                    cfg.minibatch
+                );
                 let out = adapt::run(
                     learner,
                     mem.scratch,
