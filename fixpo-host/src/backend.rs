@@ -3,10 +3,16 @@
 //! The core's update is written as map-reduce over the samples of a
 //! minibatch ([`Backend`]). This backend cuts a minibatch into
 //! [`CHUNKS`] contiguous pieces — a fixed number, independent of how many
-//! threads run them — evaluates the core's own kernels on each piece in
-//! parallel into per-piece buffers, and adds the pieces up in order. The
-//! sums are therefore the same for any number of threads; they differ from
+//! threads run them — evaluates the core's own kernels on each piece into
+//! per-piece buffers, and adds the pieces up in order. The sums are
+//! therefore the same for any number of threads; they differ from
 //! [`fixpo_core::Serial`]'s only by the order of floating-point additions.
+//!
+//! Where the pieces run is a matter of speed only: a minibatch with
+//! enough work ([`DEFAULT_SPAWN_MIN`]) runs its pieces in parallel, a
+//! smaller one runs the same pieces one after another on the calling
+//! thread (handing eight samples to another thread costs more than
+//! computing them), with the same bits either way.
 
 use crate::simd::{kl_grads, kl_stats, old_outputs, primary_grads};
 use fixpo_core::fixpo::{Backend, Coeffs, MbStats, Transition};
@@ -19,8 +25,18 @@ use rayon::prelude::*;
 /// Pieces a large minibatch is cut into.
 pub const CHUNKS: usize = 8;
 
-/// Minibatches smaller than this run serially (splitting does not pay).
+/// Minibatches smaller than this run serially as one piece (splitting
+/// does not pay); the sums then follow the core's serial order.
 pub const DEFAULT_PAR_MIN: usize = 32;
+
+/// Work, in samples × network parameters a kernel touches per sample
+/// (both networks for the primary gradients, the policy for the others),
+/// from which a minibatch's pieces run across threads; below it they run
+/// on the calling thread. A 64-sample Pendulum minibatch (3 → 32×32 → 1,
+/// 2 × 1.2k parameters) is 0.16M and stays on the calling thread; a
+/// 2048-state fixup check at that size is 2.5M, a 512-sample Hopper
+/// minibatch 5.5M, and both run in parallel.
+pub const DEFAULT_SPAWN_MIN: usize = 1 << 20;
 
 /// Per-piece gradient buffers.
 #[derive(Clone)]
@@ -30,22 +46,35 @@ struct Part<const O: usize, const H: usize, const A: usize> {
     st: MbStats,
 }
 
-/// Runs the core's minibatch kernels on [`CHUNKS`] pieces in parallel.
+/// Runs the core's minibatch kernels on [`CHUNKS`] pieces, in parallel
+/// when there is enough work.
 pub struct RayonBackend<const O: usize, const H: usize, const A: usize> {
     parts: Vec<Part<O, H, A>>,
     par_min: usize,
+    spawn_min: usize,
 }
 
 impl<const O: usize, const H: usize, const A: usize> RayonBackend<O, H, A> {
-    /// A backend for policies of `kind` that parallelises minibatches of at
-    /// least [`DEFAULT_PAR_MIN`] samples.
+    /// A backend for policies of `kind` that cuts minibatches of at least
+    /// [`DEFAULT_PAR_MIN`] samples into pieces, and runs the pieces in
+    /// parallel from [`DEFAULT_SPAWN_MIN`] of work.
     pub fn new(kind: fixpo_core::PolicyKind) -> Self {
-        Self::with_threshold(kind, DEFAULT_PAR_MIN)
+        Self::with_thresholds(kind, DEFAULT_PAR_MIN, DEFAULT_SPAWN_MIN)
     }
 
-    /// A backend that parallelises minibatches of at least `par_min`
-    /// samples (smaller ones run serially).
+    /// A backend that cuts minibatches of at least `par_min` samples into
+    /// pieces (smaller ones run serially as one piece) and runs the pieces
+    /// in parallel from [`DEFAULT_SPAWN_MIN`] of work.
     pub fn with_threshold(kind: fixpo_core::PolicyKind, par_min: usize) -> Self {
+        Self::with_thresholds(kind, par_min, DEFAULT_SPAWN_MIN)
+    }
+
+    /// A backend that cuts minibatches of at least `par_min` samples into
+    /// pieces and runs the pieces in parallel when a kernel's work
+    /// (samples × parameters touched per sample, see
+    /// [`DEFAULT_SPAWN_MIN`]) is at least `spawn_min`, else one after
+    /// another on the calling thread. Only `par_min` changes results.
+    pub fn with_thresholds(kind: fixpo_core::PolicyKind, par_min: usize, spawn_min: usize) -> Self {
         let part = Part {
             gp: Policy::zero(kind),
             gv: Value::ZERO,
@@ -54,11 +83,19 @@ impl<const O: usize, const H: usize, const A: usize> RayonBackend<O, H, A> {
         Self {
             parts: vec![part; CHUNKS],
             par_min: par_min.max(CHUNKS),
+            spawn_min,
         }
     }
 
-    /// Runs `f` on each piece of `mb` in parallel; returns the number of
-    /// pieces (their results are in `self.parts[..pieces]`, in order).
+    /// Whether `samples` samples of a kernel touching `params` parameters
+    /// each are worth running across threads.
+    fn spawn(&self, samples: usize, params: usize) -> bool {
+        samples.saturating_mul(params) >= self.spawn_min
+    }
+
+    /// Runs `f` on each piece of `mb` in parallel into the per-piece
+    /// buffers; returns the number of pieces (their results are in
+    /// `self.parts[..pieces]`, in order).
     fn map<F>(&mut self, mb: &[Transition<O, A>], f: F) -> usize
     where
         F: Fn(&mut Part<O, H, A>, &[Transition<O, A>]) + Sync,
@@ -70,6 +107,23 @@ impl<const O: usize, const H: usize, const A: usize> RayonBackend<O, H, A> {
             .enumerate()
             .for_each(|(i, part)| f(part, &mb[i * size..((i + 1) * size).min(mb.len())]));
         pieces
+    }
+
+    /// Runs `f` on each piece of `mb` in order on the calling thread,
+    /// with one scratch buffer that `fold` adds into the totals after each
+    /// piece: the sums of [`Self::map`] followed by adding the parts in
+    /// order, without touching eight buffers.
+    fn fold<F, G>(&mut self, mb: &[Transition<O, A>], f: F, mut fold: G)
+    where
+        F: Fn(&mut Part<O, H, A>, &[Transition<O, A>]),
+        G: FnMut(&Part<O, H, A>),
+    {
+        let size = mb.len().div_ceil(CHUNKS);
+        let part = &mut self.parts[0];
+        for piece in mb.chunks(size) {
+            f(part, piece);
+            fold(part);
+        }
     }
 }
 
@@ -89,7 +143,7 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for RayonB
         if mb.len() < self.par_min {
             return primary_grads(policy, value, norm, old_log_std, mb, n, c, gp, gv);
         }
-        let used = self.map(mb, |part, piece| {
+        let piece = |part: &mut Part<O, H, A>, piece: &[Transition<O, A>]| {
             part.gp.fill_zero();
             part.gv.fill_zero();
             part.st = primary_grads(
@@ -103,12 +157,19 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for RayonB
                 &mut part.gp,
                 &mut part.gv,
             );
-        });
+        };
         let mut st = MbStats::default();
-        for part in &self.parts[..used] {
+        let add = |part: &Part<O, H, A>| {
             gp.add_scaled(1.0, &part.gp);
             gv.add_scaled(1.0, &part.gv);
             st.merge(&part.st);
+        };
+        let params = Policy::<O, H, A>::LEN + Value::<O, H>::LEN;
+        if self.spawn(mb.len(), params) {
+            let used = self.map(mb, piece);
+            self.parts[..used].iter().for_each(add);
+        } else {
+            self.fold(mb, piece, add);
         }
         st
     }
@@ -119,7 +180,9 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for RayonB
         norm: &ObsNorm<O>,
         batch: &mut [Transition<O, A>],
     ) {
-        if batch.len() < self.par_min {
+        // Each sample's outputs are its own: no sums, the pieces only
+        // decide where samples are computed.
+        if !self.spawn(batch.len(), Policy::<O, H, A>::LEN) {
             return old_outputs(old, norm, batch);
         }
         let size = batch.len().div_ceil(CHUNKS);
@@ -138,12 +201,16 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for RayonB
         if mb.len() < self.par_min {
             return kl_stats(policy, norm, bound, mb);
         }
-        let used = self.map(mb, |part, piece| {
+        let piece = |part: &mut Part<O, H, A>, piece: &[Transition<O, A>]| {
             part.st = kl_stats(policy, norm, bound, piece);
-        });
+        };
         let mut st = MbStats::default();
-        for part in &self.parts[..used] {
-            st.merge(&part.st);
+        let add = |part: &Part<O, H, A>| st.merge(&part.st);
+        if self.spawn(mb.len(), Policy::<O, H, A>::LEN) {
+            let used = self.map(mb, piece);
+            self.parts[..used].iter().for_each(add);
+        } else {
+            self.fold(mb, piece, add);
         }
         st
     }
@@ -160,14 +227,20 @@ impl<const O: usize, const H: usize, const A: usize> Backend<O, H, A> for RayonB
         if mb.len() < self.par_min {
             return kl_grads(policy, norm, old_log_std, mb, scale, gp);
         }
-        let used = self.map(mb, |part, piece| {
+        let piece = |part: &mut Part<O, H, A>, piece: &[Transition<O, A>]| {
             part.gp.fill_zero();
             part.st = kl_grads(policy, norm, old_log_std, piece, scale, &mut part.gp);
-        });
+        };
         let mut st = MbStats::default();
-        for part in &self.parts[..used] {
+        let add = |part: &Part<O, H, A>| {
             gp.add_scaled(1.0, &part.gp);
             st.merge(&part.st);
+        };
+        if self.spawn(mb.len(), Policy::<O, H, A>::LEN) {
+            let used = self.map(mb, piece);
+            self.parts[..used].iter().for_each(add);
+        } else {
+            self.fold(mb, piece, add);
         }
         st
     }
@@ -268,6 +341,72 @@ mod tests {
             Serial.kl_grads(&moved, &norm, &old_ls, &mb, 0.01, &mut g_s);
             par.kl_grads(&moved, &norm, &old_ls, &mb, 0.01, &mut g_p);
             assert!(params_close(&g_s, &g_p), "n={n}");
+        }
+    }
+
+    fn bits<P: Params>(p: &P) -> Vec<u32> {
+        let mut v = vec![0.0; P::LEN];
+        p.write_flat(&mut v);
+        v.into_iter().map(f32::to_bits).collect()
+    }
+
+    /// Where the pieces run changes no bit: every kernel gives the same
+    /// gradients and statistics with its pieces on the calling thread as
+    /// in parallel (two threads), for sizes from one piece of a sample to
+    /// uneven pieces, into gradient buffers that already hold a sum.
+    #[test]
+    fn pieces_give_the_same_bits_on_the_calling_thread_and_in_parallel() {
+        let kind = PolicyKind::Gaussian;
+        let mut rng = Pcg32::seed_from_u64(23);
+        let mut tr = Trainer::<3, 32, 1>::zero(kind, 1.0);
+        tr.init(&mut rng, -0.5, 1.0);
+        let old_ls = tr.policy.log_std;
+        let mut moved = tr.policy;
+        moved.net.b3 = [0.2];
+        moved.log_std = [-0.3];
+        let mut norm = ObsNorm::<3>::NEW;
+        norm.stats.update(&[0.5, 1.0, -2.0]);
+        norm.stats.update(&[-1.5, 0.0, 1.0]);
+        let c = Coeffs {
+            algo: Algo::Fixpo,
+            beta: 0.9,
+            vf_coef: 0.25,
+            vf_clip: 0.0,
+            ent_coef: 0.0,
+            clip_ratio: 0.2,
+            adv_mean: 0.1,
+            adv_scale: 1.1,
+        };
+        let bound = KlBound::new(kind, &old_ls, &[1e-6], &moved.log_std, &[1e-6]);
+        let mut start = Policy::zero(kind);
+        start.net.w2[3][5] = 0.125;
+        start.log_std = [-0.5];
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for n in [8usize, 32, 64, 67, 257, 2048] {
+            let mut mb = batch::<3, 1>(n, kind, &mut rng);
+            let run = |spawn_min: usize, mb: &mut [Transition<3, 1>]| {
+                let mut be = RayonBackend::<3, 32, 1>::with_thresholds(kind, 8, spawn_min);
+                be.old_outputs(&tr.policy, &norm, mb);
+                let outs: Vec<u32> = mb
+                    .iter()
+                    .flat_map(|t| [t.old_out[0].to_bits(), t.old_logp.to_bits()])
+                    .collect();
+                let (mut gp, mut gv) = (start, Value::ZERO);
+                gv.b3 = [0.5];
+                let s1 = be.primary_grads(
+                    &moved, &tr.value, &norm, &old_ls, mb, n, &c, &mut gp, &mut gv,
+                );
+                let s2 = be.kl_stats(&moved, &norm, &bound, mb);
+                let mut gk = start;
+                let s3 = be.kl_grads(&moved, &norm, &old_ls, mb, 0.01, &mut gk);
+                (outs, bits(&gp), bits(&gv), bits(&gk), [s1, s2, s3])
+            };
+            let here = run(usize::MAX, &mut mb);
+            let there = pool.install(|| run(0, &mut mb));
+            assert!(here == there, "n={n}");
         }
     }
 

@@ -3,7 +3,7 @@
 //! names its preset.
 
 use crate::config::RunConfig;
-use fixpo_core::fixpo::Config;
+use fixpo_core::fixpo::{Config, FixupSchedule};
 use fixpo_core::rollout::{CollectConfig, RewardNorm};
 
 /// The reference settings unchanged.
@@ -30,7 +30,10 @@ pub fn mujoco(r: RunConfig) -> RunConfig {
 
 /// Tuned for time to a return of −200: small networks (the update
 /// dominates the cost), γ = 0.9, many small minibatches, a high learning
-/// rate that the trust region keeps safe.
+/// rate that the trust region keeps safe, and one fixup phase per update,
+/// at its end (where the trust region is certified), instead of one after
+/// each epoch: fewer environment steps to −200 over seeds 0–9 (median
+/// 31k against 36k) and about a sixth of the fixup passes.
 pub fn pendulum(r: RunConfig) -> RunConfig {
     RunConfig {
         total_steps: 100_000,
@@ -51,6 +54,7 @@ pub fn pendulum(r: RunConfig) -> RunConfig {
             epochs: 10,
             minibatch: 64,
             fixup_minibatch: 2048,
+            fixup_schedule: FixupSchedule::End,
             eps_kl: 0.5,
             c_beta: 3.0,
             vf_coef: 0.25,
