@@ -17,7 +17,7 @@ use fixpo_core::policy::Policy;
 use fixpo_core::rollout::EnvSlot;
 
 use crate::boot;
-use crate::control::{ACT, Controller, HID, OBS};
+use crate::control::{ACT, Controller, HID, OBS, TrainLayout};
 use crate::mem::{ROLLOUT, Rollout, Scratch};
 use crate::persist::{Flash, NoFlash, Persist};
 use crate::plant::SafeStop;
@@ -177,7 +177,7 @@ pub struct Outcome {
 /// real board controls it afterwards).
 #[inline(always)]
 pub fn run<E, F>(
-    learner: &mut Learner<OBS, HID, ACT>,
+    learner: &mut Learner<OBS, HID, ACT, TrainLayout>,
     scratch: &mut Scratch,
     plant: &mut E,
     cfg: &Config,
@@ -290,7 +290,7 @@ where
 /// (the 64 KiB RAM budget of the QEMU board).
 #[inline(never)]
 fn checkpoint<E, C, F>(
-    learner: &mut Learner<OBS, HID, ACT>,
+    learner: &mut Learner<OBS, HID, ACT, TrainLayout>,
     scratch: &mut Scratch,
     adapter: &mut Adapter<&mut E, C, OBS>,
     deploy: &mut Deploy<OBS, ACT>,
@@ -423,8 +423,9 @@ pub fn bench_config(variant: &str) -> Option<Config> {
     }
 }
 
-/// Sets which parameters the updates may train.
-pub fn set_scope(trainer: &mut Trainer<OBS, HID, ACT>, head_only: bool) {
+/// Sets which parameters the updates may train (a `head-only` build
+/// trains the head whatever this says: `Trainer::scope_in_force`).
+pub fn set_scope(trainer: &mut Trainer<OBS, HID, ACT, TrainLayout>, head_only: bool) {
     trainer.scope = if head_only {
         TrainScope::Head
     } else {

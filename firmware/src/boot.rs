@@ -10,7 +10,7 @@ use fixpo_core::learn::Learner;
 use fixpo_core::rng::{Pcg32, uniform_range};
 
 use crate::adapt;
-use crate::control::{self, ACT, ActionSource, Controller, HID, OBS};
+use crate::control::{self, ACT, ActionSource, Controller, HID, OBS, TrainLayout};
 use crate::mem::{Memory, Scratch};
 use crate::persist::{Flash, Persist};
 use crate::plant::{SafeStop, SimPlant, Wires};
@@ -76,7 +76,7 @@ pub fn region_policy() -> Option<&'static [u8]> {
 /// unchanged and the caller must not run a controller staged from it.
 pub fn decode(
     bytes: Option<&[u8]>,
-    learner: &mut Learner<OBS, HID, ACT>,
+    learner: &mut Learner<OBS, HID, ACT, TrainLayout>,
 ) -> Result<Loaded<OBS, ACT>, NoPolicy> {
     let loaded = match bytes {
         None => Err(NoPolicy::Missing),
@@ -102,7 +102,7 @@ pub fn decode(
 /// until the scratch region holds the rollout.
 pub fn stage<'s>(
     scratch: &'s mut Scratch,
-    learner: &Learner<OBS, HID, ACT>,
+    learner: &Learner<OBS, HID, ACT, TrainLayout>,
     deploy: &Deploy<OBS, ACT>,
 ) -> &'s mut Controller {
     let actor = scratch.controller();

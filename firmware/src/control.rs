@@ -16,6 +16,17 @@ pub const HID: usize = 64;
 /// Action size (motor torque).
 pub const ACT: usize = 1;
 
+/// How much the on-device trainer stores (fixpo-core's
+/// `fixpo::Layout`): everything, so updates can train every parameter.
+#[cfg(not(feature = "head-only"))]
+pub type TrainLayout = fixpo_core::fixpo::Full;
+/// How much the on-device trainer stores (fixpo-core's
+/// `fixpo::Layout`): only what head-only updates need (the output
+/// layers' and log-std's Adam state, part of π_old and V_old), so
+/// updates train the output layers and the log-std alone.
+#[cfg(feature = "head-only")]
+pub type TrainLayout = fixpo_core::fixpo::Head;
+
 /// The deployable controller of this build's shape: a decoded policy file
 /// (network, normalisation, action bounds). `fixpo_core::Policy` is the
 /// network alone.

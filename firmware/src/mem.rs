@@ -20,7 +20,7 @@ use fixpo_core::file::max_encoded_len;
 use fixpo_core::gae::GaeStep;
 use fixpo_core::learn::Learner;
 
-use crate::control::{ACT, Controller, HID, OBS};
+use crate::control::{ACT, Controller, HID, OBS, TrainLayout};
 
 /// Transitions per rollout: one plant episode (9 s at 20 Hz) per update.
 pub const ROLLOUT: usize = 180;
@@ -87,7 +87,7 @@ impl Scratch {
 /// The statics, handed out once.
 pub struct Memory {
     /// fixpo-core's learner (trainer and statistics).
-    pub learner: &'static mut Learner<OBS, HID, ACT>,
+    pub learner: &'static mut Learner<OBS, HID, ACT, TrainLayout>,
     /// Host file / controller / rollout.
     pub scratch: &'static mut Scratch,
 }
@@ -99,7 +99,7 @@ pub struct Memory {
 pub fn take() -> Memory {
     // Every byte zero (.bss, not 53 KB of .data in flash); the adaptation
     // loop sets β_0 and the normalisation.
-    static mut LEARNER: Learner<OBS, HID, ACT> = Learner::zeroed(PolicyKind::Gaussian);
+    static mut LEARNER: Learner<OBS, HID, ACT, TrainLayout> = Learner::zeroed(PolicyKind::Gaussian);
     static mut SCRATCH: Scratch = Scratch {
         rollout: Rollout::ZERO,
     };

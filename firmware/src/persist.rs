@@ -28,7 +28,7 @@ use fixpo_core::learn::Learner;
 use fixpo_store::{Layout, NorFlash, Store};
 
 use crate::adapt::SETTINGS;
-use crate::control::{ACT, HID, OBS};
+use crate::control::{ACT, HID, OBS, TrainLayout};
 
 /// A board's flash for the store: erase, program and read through
 /// `NorFlash`, and read in place (memory-mapped) so the cumulative bound
@@ -61,7 +61,7 @@ pub enum Source {
 /// Loads `bytes` into `learner` if fixpo-core accepts them; keeps the
 /// result in `out` (a store's `validate` closure).
 fn accept(
-    learner: &mut Learner<OBS, HID, ACT>,
+    learner: &mut Learner<OBS, HID, ACT, TrainLayout>,
     out: &mut Option<Loaded<OBS, ACT>>,
     bytes: &[u8],
 ) -> bool {
@@ -108,7 +108,7 @@ impl<F: Flash> Persist<F> {
     pub fn provision<'g>(
         &mut self,
         given: impl FnOnce() -> Option<&'g [u8]>,
-        learner: &mut Learner<OBS, HID, ACT>,
+        learner: &mut Learner<OBS, HID, ACT, TrainLayout>,
     ) {
         match self.store.has_factory(&mut self.flash) {
             Ok(true) => return,
@@ -142,7 +142,7 @@ impl<F: Flash> Persist<F> {
     /// `store: active … fingerprint F`.
     pub fn load(
         &mut self,
-        learner: &mut Learner<OBS, HID, ACT>,
+        learner: &mut Learner<OBS, HID, ACT, TrainLayout>,
         buf: &mut [u8],
     ) -> Option<(Source, Loaded<OBS, ACT>)> {
         let mut loaded = None;
@@ -179,7 +179,7 @@ impl<F: Flash> Persist<F> {
 
     fn load_factory(
         &mut self,
-        learner: &mut Learner<OBS, HID, ACT>,
+        learner: &mut Learner<OBS, HID, ACT, TrainLayout>,
         buf: &mut [u8],
     ) -> Option<(Source, Loaded<OBS, ACT>)> {
         let mut loaded = None;

@@ -249,12 +249,22 @@ where
 
 /// The learner and the scratch region, re-lent for an adaptation.
 struct Parts<'m> {
-    learner: &'m mut fixpo_core::learn::Learner<OBS, { crate::control::HID }, ACT>,
+    learner: &'m mut fixpo_core::learn::Learner<
+        OBS,
+        { crate::control::HID },
+        ACT,
+        crate::control::TrainLayout,
+    >,
     scratch: &'m mut crate::mem::Scratch,
 }
 
 fn memory_parts<'m>(
-    learner: &'m mut fixpo_core::learn::Learner<OBS, { crate::control::HID }, ACT>,
+    learner: &'m mut fixpo_core::learn::Learner<
+        OBS,
+        { crate::control::HID },
+        ACT,
+        crate::control::TrainLayout,
+    >,
     scratch: &'m mut crate::mem::Scratch,
 ) -> Parts<'m> {
     Parts { learner, scratch }

@@ -53,7 +53,7 @@
 
 use crate::PolicyKind;
 use crate::env::Env;
-use crate::fixpo::{Backend, Config, Trainer, Transition, UpdateError, UpdateReport};
+use crate::fixpo::{Backend, Config, Full, Layout, Trainer, Transition, UpdateError, UpdateReport};
 use crate::gae::GaeStep;
 use crate::norm::{ObsNorm, RewardScaler};
 use crate::policy::{Policy, Value};
@@ -171,12 +171,13 @@ impl From<UpdateError> for LearnError {
 }
 
 /// A trainer with the statistics it learns from: everything one training
-/// iteration needs besides the environments and the batch buffers.
+/// iteration needs besides the environments and the batch buffers. `L` is
+/// the trainer's [`Layout`].
 #[derive(Clone, Debug)]
-pub struct Learner<const O: usize, const H: usize, const A: usize> {
+pub struct Learner<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A> = Full> {
     /// The networks, their optimisers, β and the normalisation the policy
     /// acts with ([`Trainer::norm`]).
-    pub trainer: Trainer<O, H, A>,
+    pub trainer: Trainer<O, H, A, L>,
     /// Statistics of everything collected so far: observations (what the
     /// next update moves the policy to) and discounted returns (what
     /// rewards are scaled by).
@@ -188,7 +189,7 @@ pub struct Learner<const O: usize, const H: usize, const A: usize> {
     pub track_obs: bool,
 }
 
-impl<const O: usize, const H: usize, const A: usize> Learner<O, H, A> {
+impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Learner<O, H, A, L> {
     /// A learner with zero networks (call [`Trainer::init`] on
     /// [`Learner::trainer`]), acting with `norm`, no statistics yet.
     pub fn new(

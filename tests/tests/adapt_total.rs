@@ -21,8 +21,9 @@ use fixpo_core::adapt::{self, Adapter, Decision, Keeper, Rollout, Settings, Tota
 use fixpo_core::env::{ActionSpace, Env, Step};
 use fixpo_core::envs::Pendulum;
 use fixpo_core::file;
+use fixpo_core::fixpo::{Head, Layout, TrainScope};
 use fixpo_core::learn::Learner;
-use fixpo_core::{Actor, PolicyKind};
+use fixpo_core::{Actor, Params, PolicyKind, Value};
 use fixpo_tests::device::{ROLLOUT, bits, host_file, max_kl, mean_return_on, plant, within};
 use rand_core::RngCore;
 
@@ -89,6 +90,60 @@ fn every_kept_policy_stays_within_eps_total_of_the_factory() {
     // some steps and refuses others.
     assert!(halved > 0, "the bound never halved a step");
     assert!(kept > 0 && refused > 0, "the bound never refused a step");
+}
+
+/// Rounds of a learner with fixpo-core's head-only layout
+/// (`fixpo::Head`, the firmware's `head-only` build) under a cumulative
+/// bound tight enough to halve steps: their reports (both checks' verdicts
+/// included), their policies and their value functions are those of the
+/// full layout in head scope, bit for bit. The halvings make the round
+/// check π_old again after the factory policy took the spare buffer, where
+/// the head layout rebuilds π_old.
+#[test]
+fn head_layout_rounds_match_the_full_layout_in_head_scope() {
+    const ROUNDS: u32 = 12;
+    let factory_bytes = host_file(2);
+    let settings = Settings::device(ROLLOUT);
+    fn run<L: Layout<3, 32, 1>>(
+        learner: &mut Learner<3, 32, 1, L>,
+        factory: &[u8],
+        settings: &Settings,
+    ) -> Vec<(String, Vec<u32>, Vec<u32>)> {
+        let mut rollout = Box::new(Rollout::<3, 1, ROLLOUT>::ZERO);
+        adapt::load(factory, learner, settings).unwrap();
+        learner.trainer.scope = TrainScope::Head;
+        let mut total = Total::new(factory, 0.02);
+        let mut adapter = Adapter::new(plant(), Independent, settings.seed);
+        (0..ROUNDS)
+            .map(|round| {
+                let r = adapter
+                    .round_within(learner, &mut rollout, &settings.update, &mut total)
+                    .unwrap_or_else(|e| panic!("round {round}: {e}"));
+                let v = &learner.trainer.value;
+                let value = (0..<Value<3, 32> as Params>::SLICES)
+                    .flat_map(|k| v.slice(k).iter().map(|x| x.to_bits()).collect::<Vec<_>>())
+                    .collect();
+                (format!("{r:?}"), bits(&learner.trainer.policy), value)
+            })
+            .collect()
+    }
+    let mut full = Box::new(Learner::<3, 32, 1>::zeroed(PolicyKind::Gaussian));
+    let mut head = Box::new(Learner::<3, 32, 1, Head>::zeroed(PolicyKind::Gaussian));
+    let a = run(&mut full, &factory_bytes, &settings);
+    let b = run(&mut head, &factory_bytes, &settings);
+    for (round, (a, b)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(a, b, "round {round}");
+    }
+    let halved = a
+        .iter()
+        .filter(|(r, _, _)| !r.contains("halvings: 0,"))
+        .count();
+    let kept = a
+        .iter()
+        .filter(|(r, _, _)| r.contains("kept: true"))
+        .count();
+    eprintln!("{ROUNDS} head-only rounds: {kept} kept, {halved} with halvings");
+    assert!(halved > 0 && kept > 0, "{a:?}");
 }
 
 #[test]

@@ -73,7 +73,7 @@
 
 use crate::actor::Actor;
 use crate::file::{self, FileError};
-use crate::fixpo::{Config, Transition};
+use crate::fixpo::{Config, Layout, Optimiser, Transition};
 use crate::gae::GaeStep;
 use crate::learn::Learner;
 use crate::norm::{ObsNorm, RewardScaler};
@@ -219,9 +219,9 @@ pub struct Loaded<const O: usize, const A: usize> {
 /// # Errors
 /// Any [`FileError`] of [`file::decode_parts`]; `learner` is then
 /// unchanged.
-pub fn load<const O: usize, const H: usize, const A: usize>(
+pub fn load<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>>(
     bytes: &[u8],
-    learner: &mut Learner<O, H, A>,
+    learner: &mut Learner<O, H, A, L>,
     settings: &Settings,
 ) -> Result<Loaded<O, A>, FileError> {
     let (mut low, mut high) = ([0.0; A], [0.0; A]);
@@ -255,8 +255,8 @@ pub fn load<const O: usize, const H: usize, const A: usize>(
 /// # Errors
 /// As [`file::encode_parts`] (a buffer too short, or a non-finite number
 /// that the reader would refuse).
-pub fn save<const O: usize, const H: usize, const A: usize>(
-    learner: &Learner<O, H, A>,
+pub fn save<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>>(
+    learner: &Learner<O, H, A, L>,
     deploy: &Deploy<O, A>,
     buf: &mut [u8],
 ) -> Result<usize, FileError> {
@@ -273,8 +273,8 @@ pub fn save<const O: usize, const H: usize, const A: usize>(
 
 /// Sets up a learner whose policy, normalisation and (if `critic`) value
 /// network and return statistics are in place; see [`load`].
-pub fn prepare<const O: usize, const H: usize, const A: usize>(
-    learner: &mut Learner<O, H, A>,
+pub fn prepare<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>>(
+    learner: &mut Learner<O, H, A, L>,
     critic: bool,
     settings: &Settings,
 ) {

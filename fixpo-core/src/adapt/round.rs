@@ -6,7 +6,7 @@
 
 use crate::actor::Actor;
 use crate::env::Env;
-use crate::fixpo::{Config, Serial, Trainer, Transition, UpdateReport};
+use crate::fixpo::{Config, Layout, Serial, Trainer, Transition, UpdateReport};
 use crate::learn::{LearnError, Learner};
 use crate::norm::ObsNorm;
 use crate::params::Params;
@@ -120,9 +120,9 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
     /// # Errors
     /// [`LearnError`]: the rollout failed or the update was refused; the
     /// deployed policy is then unchanged.
-    pub fn round<const H: usize, const A: usize, const N: usize>(
+    pub fn round<const H: usize, const A: usize, const N: usize, L: Layout<O, H, A>>(
         &mut self,
-        learner: &mut Learner<O, H, A>,
+        learner: &mut Learner<O, H, A, L>,
         rollout: &mut Rollout<O, A, N>,
         cfg: &Config,
     ) -> Result<RoundReport, LearnError>
@@ -130,7 +130,7 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
         E: Env<O, A>,
         C: TrustCheck<O, H, A>,
     {
-        self.round_with::<H, A, N, &[u8]>(learner, rollout, cfg, None)
+        self.round_with::<H, A, N, L, &[u8]>(learner, rollout, cfg, None)
     }
 
     /// [`Adapter::round`] under the cumulative bound `total` as well: the
@@ -140,9 +140,9 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
     ///
     /// # Errors
     /// As [`Adapter::round`].
-    pub fn round_within<const H: usize, const A: usize, const N: usize, F>(
+    pub fn round_within<const H: usize, const A: usize, const N: usize, L, F>(
         &mut self,
-        learner: &mut Learner<O, H, A>,
+        learner: &mut Learner<O, H, A, L>,
         rollout: &mut Rollout<O, A, N>,
         cfg: &Config,
         total: &mut Total<F>,
@@ -150,6 +150,7 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
     where
         E: Env<O, A>,
         C: TrustCheck<O, H, A>,
+        L: Layout<O, H, A>,
         F: Factory<O, H, A>,
     {
         self.round_with(learner, rollout, cfg, Some(total))
@@ -161,9 +162,9 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
     ///
     /// # Errors
     /// As [`Adapter::round`].
-    pub fn round_with<const H: usize, const A: usize, const N: usize, F>(
+    pub fn round_with<const H: usize, const A: usize, const N: usize, L, F>(
         &mut self,
-        learner: &mut Learner<O, H, A>,
+        learner: &mut Learner<O, H, A, L>,
         rollout: &mut Rollout<O, A, N>,
         cfg: &Config,
         total: Option<&mut Total<F>>,
@@ -171,6 +172,7 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
     where
         E: Env<O, A>,
         C: TrustCheck<O, H, A>,
+        L: Layout<O, H, A>,
         F: Factory<O, H, A>,
     {
         let old_fp = fingerprint(&learner.trainer.policy, &learner.trainer.norm);
@@ -224,25 +226,25 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
 }
 
 /// The check of D_KL(π_old ‖ π) ≤ `eps_kl` for the trainer's current pair.
-fn step_check<C, const O: usize, const H: usize, const A: usize>(
+/// With a partial layout, π_old is rebuilt in the trainer's spare buffer
+/// ([`Trainer::previous`]).
+fn step_check<C, L, const O: usize, const H: usize, const A: usize>(
     check: &mut C,
-    trainer: &Trainer<O, H, A>,
+    trainer: &mut Trainer<O, H, A, L>,
     batch: &[Transition<O, A>],
     eps_kl: f32,
 ) -> Verdict
 where
     C: TrustCheck<O, H, A>,
+    L: Layout<O, H, A>,
 {
-    let (prev, prev_norm) = trainer.previous();
+    let ((prev, prev_norm), (policy, norm)) = trainer.previous_and_current();
     check.check(
         Deployed {
             policy: prev,
             norm: prev_norm,
         },
-        Deployed {
-            policy: &trainer.policy,
-            norm: &trainer.norm,
-        },
+        Deployed { policy, norm },
         batch,
         eps_kl,
     )
@@ -252,11 +254,13 @@ where
 /// factory policy and within ε_KL of π_old (`step` holds the latter's
 /// verdict for the policy the trainer holds), or reports t = 0 (the caller
 /// reverts). The policy π passed both checks on entry except ε_total.
+/// The factory policy lives in the trainer's spare buffer, loaded again
+/// after a step check (which may rebuild π_old there).
 /// Not inlined: its frame stays off the stack of the update it follows.
 #[inline(never)]
-fn enforce_total<C, F, const O: usize, const H: usize, const A: usize>(
+fn enforce_total<C, F, L, const O: usize, const H: usize, const A: usize>(
     check: &mut C,
-    trainer: &mut Trainer<O, H, A>,
+    trainer: &mut Trainer<O, H, A, L>,
     batch: &[Transition<O, A>],
     eps_kl: f32,
     total: &mut Total<F>,
@@ -265,6 +269,7 @@ fn enforce_total<C, F, const O: usize, const H: usize, const A: usize>(
 where
     C: TrustCheck<O, H, A>,
     F: Factory<O, H, A>,
+    L: Layout<O, H, A>,
 {
     let mut norm = trainer.norm;
     let mut report = TotalReport {
@@ -276,12 +281,16 @@ where
         halvings: 0,
         factory_error: None,
     };
-    if let Err(e) = total.factory.load(trainer.spare_policy(), &mut norm) {
-        report.factory_error = Some(e);
-        return report;
-    }
     let mut t = 1.0f32;
+    let mut loaded = false;
     loop {
+        if !loaded {
+            if let Err(e) = total.factory.load(trainer.spare_policy(), &mut norm) {
+                report.factory_error = Some(e);
+                return report;
+            }
+            loaded = true;
+        }
         let factory = Deployed {
             policy: trainer.spare(),
             norm: &norm,
@@ -294,6 +303,7 @@ where
         if report.drift.passed {
             if report.halvings > 0 {
                 *step = step_check(check, trainer, batch, eps_kl);
+                loaded = false;
             }
             if step.passed {
                 report.t = t;

@@ -4,6 +4,7 @@
 //! not get there.
 
 use super::kernels::{Backend, MbStats};
+use super::layout::{Keep, Layout, Optimiser};
 use super::trainer::carry_over_learned;
 use super::{Config, Trainer, Transition, UpdateError, UpdateReport};
 use crate::params::Params;
@@ -25,7 +26,7 @@ pub(super) struct Check<const O: usize, const A: usize> {
     pub(super) last_t: Option<f32>,
 }
 
-impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
+impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer<O, H, A, L> {
     /// The certified bound between π_old and the current policy, for the
     /// current parameters (the forward-pass error of π depends on them).
     fn bound(&self, chk: &Check<O, A>) -> KlBound<A> {
@@ -93,7 +94,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
                     // The primary phase's momentum points away from θ_old;
                     // carried into the fixup it first raises the KL. Clear
                     // the first moment once per phase (no extra memory).
-                    self.policy_opt.m.fill_zero();
+                    self.policy_opt.clear_momentum();
                     momentum_cleared = true;
                 }
                 violated = true;
@@ -144,7 +145,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
     /// Sets the policy to the start of the segment backtracking searches:
     /// π_old carried over to the current normalisation.
     fn set_start(&mut self) {
-        self.policy = self.old_policy;
+        self.old_policy.restore(&mut self.policy);
         carry_over_learned(&self.old_norm, &self.norm, &mut self.policy.net);
     }
 
@@ -182,7 +183,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         // trained under the new normalisation: carry it back (when it was
         // carried over in the first place).
         carry_over_learned(&self.norm, &self.old_norm, &mut self.value);
-        self.policy = self.old_policy;
+        self.old_policy.restore(&mut self.policy);
         self.norm = self.old_norm;
         chk.input = chk.input_old;
         chk.last_t = Some(0.0);

@@ -21,12 +21,16 @@
 //!   their gradients), and the [`Backend`] that runs them.
 //! - [`Trainer`] (`trainer.rs`): the update itself, epoch by epoch: the
 //!   primary phase, Adam steps and the β controller.
+//! - [`Layout`] (`layout.rs`): how much optimiser state and how much of
+//!   π_old/V_old a trainer keeps ([`Full`], or [`Head`] for head-only
+//!   training in less RAM).
 //! - `fixup.rs`: the fixup phase and the backtracking that end every
 //!   [`Algo::Fixpo`] update inside the trust region.
 
 mod config;
 mod fixup;
 mod kernels;
+mod layout;
 mod report;
 mod trainer;
 
@@ -34,6 +38,7 @@ pub use config::{Algo, Config, FixupSchedule, UpdateError};
 pub use kernels::{
     Backend, Coeffs, MbStats, Serial, kl_grads, kl_stats, old_outputs, primary_grads,
 };
+pub use layout::{Full, Head, Keep, Layout, MlpHead, MlpKept, Optimiser, PolicyHead, PolicyKept};
 pub use report::UpdateReport;
 pub use trainer::{LOG_STD_RANGE, TrainScope, Trainer};
 

@@ -4,11 +4,12 @@
 
 use super::fixup::Check;
 use super::kernels::{Backend, Coeffs, Serial};
+use super::layout::{Full, Keep, Layout, Optimiser};
 use super::{Algo, Config, FixupSchedule, Transition, UpdateError, UpdateReport};
 use crate::dist::PolicyKind;
 use crate::mlp::Mlp;
 use crate::norm::ObsNorm;
-use crate::optim::{Adam, ScalarAdam, clip_global_norm};
+use crate::optim::{ScalarAdam, clip_global_norm};
 use crate::params::Params;
 use crate::policy::{Policy, Value};
 use crate::rng;
@@ -16,9 +17,12 @@ use crate::trust::{self, InputBound};
 use rand_core::RngCore;
 
 /// Everything an update trains and the scratch space it needs, in one
-/// fixed-size value (place it in a `static` on a microcontroller).
+/// fixed-size value (place it in a `static` on a microcontroller). The
+/// [`Layout`] `L` decides how much optimiser state and how much of π_old
+/// and V_old it keeps: [`Full`] (the default) for every parameter,
+/// [`Head`](super::Head) for head-only training in less RAM.
 #[derive(Clone, Debug)]
-pub struct Trainer<const O: usize, const H: usize, const A: usize> {
+pub struct Trainer<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A> = Full> {
     /// The policy π.
     pub policy: Policy<O, H, A>,
     /// The value function V.
@@ -26,22 +30,24 @@ pub struct Trainer<const O: usize, const H: usize, const A: usize> {
     /// The observation normalisation π and V act with: part of the
     /// deployed policy.
     pub norm: ObsNorm<O>,
-    /// Adam state of the policy.
-    pub policy_opt: Adam<Policy<O, H, A>>,
-    /// Adam state of the value function.
-    pub value_opt: Adam<Value<O, H>>,
+    /// Adam state of the policy (of its trained part).
+    pub policy_opt: L::PolicyOpt,
+    /// Adam state of the value function (of its trained part).
+    pub value_opt: L::ValueOpt,
     /// The KL penalty weight β.
     pub beta: f32,
     /// Adam state of the β controller.
     pub beta_opt: ScalarAdam,
-    /// Which parameters the update may change.
+    /// Which parameters the update may change (a layout with room for
+    /// one scope only trains that one: [`Trainer::scope_in_force`]).
     pub scope: TrainScope,
-    // Scratch: π_old with its normalisation, V_old, gradients (the policy
-    // gradient buffer also holds the candidate while backtracking, when no
-    // gradient is live).
-    pub(super) old_policy: Policy<O, H, A>,
+    // Scratch: π_old with its normalisation, V_old (as much of them as the
+    // layout keeps), gradients (the policy gradient buffer also holds the
+    // candidate while backtracking, when no gradient is live, and π_old
+    // rebuilt for a checker when the layout keeps part of it).
+    pub(super) old_policy: L::OldPolicy,
     pub(super) old_norm: ObsNorm<O>,
-    pub(super) old_value: Value<O, H>,
+    pub(super) old_value: L::OldValue,
     pub(super) grad_policy: Policy<O, H, A>,
     pub(super) grad_value: Value<O, H>,
 }
@@ -62,17 +68,16 @@ pub enum TrainScope {
 /// e^{±2·ln σ} stays far inside f32 (σ from 2e-9 to 148).
 pub const LOG_STD_RANGE: (f32, f32) = (-20.0, 5.0);
 
-impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
+impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer<O, H, A, L> {
     /// An all-zero trainer of the given kind with β = `beta0` and no
     /// normalisation statistics ([`ObsNorm::NEW`]); call [`Trainer::init`]
     /// or load parameters before training. `const`, so it can initialise a
     /// `static` without touching the stack.
     pub const fn zero(kind: PolicyKind, beta0: f32) -> Self {
-        Self {
-            norm: ObsNorm::NEW,
-            beta: beta0,
-            ..Self::zeroed(kind)
-        }
+        let mut t = Self::zeroed(kind);
+        t.norm = ObsNorm::NEW;
+        t.beta = beta0;
+        t
     }
 
     /// Every number zero, β and the normalisation included (a `static` of
@@ -92,22 +97,16 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
             policy: Policy::zero(kind),
             value: Value::ZERO,
             norm: zero_norm,
-            policy_opt: Adam {
-                m: Policy::zero(kind),
-                v: Policy::zero(kind),
-                t: 0,
-            },
-            value_opt: Adam {
-                m: Value::ZERO,
-                v: Value::ZERO,
-                t: 0,
-            },
+            policy_opt: L::POLICY_OPT,
+            value_opt: L::VALUE_OPT,
             beta: 0.0,
             beta_opt: ScalarAdam::NEW,
+            // All, even where the layout fixes the scope
+            // (`scope_in_force`): every byte zero, so a `static` is `.bss`.
             scope: TrainScope::All,
-            old_policy: Policy::zero(kind),
+            old_policy: L::OLD_POLICY,
             old_norm: zero_norm,
-            old_value: Value::ZERO,
+            old_value: L::OLD_VALUE,
             grad_policy: Policy::zero(kind),
             grad_value: Value::ZERO,
         }
@@ -124,12 +123,33 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         self.beta_opt = ScalarAdam::NEW;
     }
 
+    /// The scope updates train: the layout's, if it has room for one
+    /// only, else [`Trainer::scope`].
+    pub fn scope_in_force(&self) -> TrainScope {
+        L::SCOPE.unwrap_or(self.scope)
+    }
+
     /// The policy and normalisation the last update started from: the
     /// behaviour policy whose trust region it kept (an independent checker
     /// compares it with the current one). Equal to the current pair after a
-    /// revert or a refused update.
-    pub fn previous(&self) -> (&Policy<O, H, A>, &ObsNorm<O>) {
-        (&self.old_policy, &self.old_norm)
+    /// revert or a refused update. A layout that keeps part of π_old
+    /// rebuilds it, exactly, in the spare buffer ([`Trainer::spare`]),
+    /// overwriting what that held.
+    pub fn previous(&mut self) -> (&Policy<O, H, A>, &ObsNorm<O>) {
+        self.previous_and_current().0
+    }
+
+    /// [`Trainer::previous`] and the current policy with its
+    /// normalisation, for a checker that compares the two.
+    #[allow(clippy::type_complexity)]
+    pub fn previous_and_current(
+        &mut self,
+    ) -> (
+        (&Policy<O, H, A>, &ObsNorm<O>),
+        (&Policy<O, H, A>, &ObsNorm<O>),
+    ) {
+        let old = self.old_policy.view(&self.policy, &mut self.grad_policy);
+        ((old, &self.old_norm), (&self.policy, &self.norm))
     }
 
     /// Goes back to the policy, normalisation and value function the last
@@ -137,9 +157,9 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
     /// check refuses the update. β and the optimisers' moments keep what
     /// the update did.
     pub fn revert(&mut self) {
-        self.policy = self.old_policy;
+        self.old_policy.restore(&mut self.policy);
         self.norm = self.old_norm;
-        self.value = self.old_value;
+        self.old_value.restore(&mut self.value);
     }
 
     /// Moves the policy halfway back to the one the last update started
@@ -148,13 +168,14 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
     /// the update's segment (the adaptation round's cumulative bound,
     /// `adapt::Total`). Whatever it yields must be checked again.
     pub fn halve_towards_previous(&mut self) {
-        self.policy.lerp_towards(&self.old_policy, 0.5);
+        self.old_policy.lerp_back(&mut self.policy, 0.5);
     }
 
     /// A policy-sized buffer the trainer leaves idle between updates (the
-    /// update's gradient buffer; the next update overwrites it): room for a
-    /// third policy without more RAM, such as the factory policy the
-    /// adaptation round checks drift against.
+    /// update's gradient buffer; the next update, and [`Trainer::previous`]
+    /// with a partial layout, overwrite it): room for a third policy
+    /// without more RAM, such as the factory policy the adaptation round
+    /// checks drift against.
     pub fn spare_policy(&mut self) -> &mut Policy<O, H, A> {
         &mut self.grad_policy
     }
@@ -237,14 +258,14 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
                 return Err(UpdateError::NonFiniteInput { index: i });
             }
         }
-        self.old_policy = self.policy;
-        self.old_value = self.value;
+        self.old_policy.save(&self.policy);
+        self.old_value.save(&self.value);
         self.old_norm = self.norm;
         let (beta0, beta_opt0) = (self.beta, self.beta_opt);
         let result = self.run(batch, cfg, next_norm, rng, backend);
         if result.is_err() {
-            self.policy = self.old_policy;
-            self.value = self.old_value;
+            self.old_policy.restore(&mut self.policy);
+            self.old_value.restore(&mut self.value);
             self.norm = self.old_norm;
             self.beta = beta0;
             self.beta_opt = beta_opt0;
@@ -260,11 +281,12 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         rng: &mut R,
         backend: &mut B,
     ) -> Result<UpdateReport, UpdateError> {
-        let old_ls = self.old_policy.log_std;
+        // The policy is still π_old (and the normalisation its own) here.
+        let old_ls = self.policy.log_std;
         // π_old's distribution at every state, from its own parameters and
         // normalisation, so the guarantee is relative to the policy that
         // acted.
-        backend.old_outputs(&self.old_policy, &self.old_norm, batch);
+        backend.old_outputs(&self.policy, &self.old_norm, batch);
         for t in batch.iter() {
             if !(t.old_out.iter().all(|x| x.is_finite()) && t.old_logp.is_finite()) {
                 return Err(UpdateError::NonFiniteOutput);
@@ -277,7 +299,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         }
         let mut chk = Check {
             old_log_std: old_ls,
-            delta_old: trust::forward_error(&self.old_policy.net, &input_old),
+            delta_old: trust::forward_error(&self.policy.net, &input_old),
             input,
             input_old,
             last_t: None,
@@ -401,7 +423,7 @@ impl<const O: usize, const H: usize, const A: usize> Trainer<O, H, A> {
         if !with_value {
             self.grad_value.fill_zero();
         }
-        if self.scope == TrainScope::Head {
+        if self.scope_in_force() == TrainScope::Head {
             for k in Mlp::<O, H, A>::HIDDEN_SLICES {
                 self.grad_policy.net.slice_mut(k).fill(0.0);
             }

@@ -354,7 +354,7 @@ mod app {
                     "adapt: {=u32} episodes of {=usize} steps, scope {}, eps_kl {=f32}, {}",
                     n,
                     ROLLOUT,
-                    learner.trainer.scope,
+                    learner.trainer.scope_in_force(),
                     cfg.eps_kl,
                     safety
                 );
