@@ -24,8 +24,8 @@
 #            (exclusive of callees, after inlining)
 #   kernels  qemu-mps2: instructions per inference, per update, per primary
 #            step, per primary-step sample and per fixup-check state (runs
-#            `bench=0/N`, `upd=0` and `upd=1` with the bench configs e1, e2
-#            and e2x, each a whole deterministic update;
+#            `bench=0/N`, `upd=0` and `upd=1` with the bench configs e1, e2,
+#            e2x, nofix and e2nofix, each a whole deterministic update;
 #            firmware/README.md, "Counting instructions"); with --policy
 #
 # Options:
@@ -348,18 +348,22 @@ cmd_kernels() {
     e1=$(count_total upd=1 updcfg=e1)
     e2=$(count_total upd=1 updcfg=e2)
     e2x=$(count_total upd=1 updcfg=e2x)
+    local n1 n2
+    n1=$(count_total upd=1 updcfg=nofix)
+    n2=$(count_total upd=1 updcfg=e2nofix)
     local batch mb
     read -r _ batch _ mb <"$kernels_sizes" || die "kernels: no batch size in the firmware log"
     batch=${batch%,}
     rm -f "$kernels_sizes"
     echo "== executed instructions (QEMU exec trace; batch $batch, minibatch $mb)"
     awk -v i0="$i0" -v in_="$in" -v n="$n" -v u0="$u0" -v e1="$e1" -v e2="$e2" -v e2x="$e2x" \
+        -v n1="$n1" -v n2="$n2" \
         -v batch="$batch" -v mb="$mb" 'BEGIN {
         steps = batch / mb
         printf "per inference:               %12.0f\n", (in_ - i0) / n
         printf "per update (e1: collect, %d primary steps, fixup check): %.0f\n", steps, e1 - u0
-        printf "per primary step (%d samples): %12.0f\n", mb, (e2 - e1) / steps
-        printf "per primary-step sample:     %12.0f\n", (e2 - e1) / steps / mb
+        printf "per primary step (%d samples): %12.0f\n", mb, (n2 - n1) / steps
+        printf "per primary-step sample:     %12.0f\n", (n2 - n1) / steps / mb
         printf "per fixup-check state:       %12.0f\n", (e2x - e2) / batch
     }'
 }

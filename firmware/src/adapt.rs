@@ -414,6 +414,11 @@ pub fn bench_config(variant: &str) -> Option<Config> {
             fixup_schedule: FixupSchedule::EveryEpoch,
             ..base
         }),
+        "e2nofix" => Some(Config {
+            epochs: 2,
+            algo: Algo::FixpoNoFixup,
+            ..base
+        }),
         "nofix" => Some(Config {
             algo: Algo::FixpoNoFixup,
             ..base
