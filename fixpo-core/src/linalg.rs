@@ -230,6 +230,27 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
+/// `true` when every number of `xs` is finite. Branch-free: x − x is 0
+/// for a finite x and NaN for ±∞ or NaN, so the sum of those differences
+/// is 0 exactly when all are finite (about 3 instructions per number on
+/// the Cortex-M4F instead of a compare and branch each).
+#[cfg_attr(target_arch = "arm", inline(never))]
+#[allow(clippy::eq_op)] // x − x is the point: 0, or NaN for ±∞ and NaN
+pub fn all_finite(xs: &[f32]) -> bool {
+    let mut acc = [0.0f32; 4];
+    let chunks = xs.chunks_exact(4);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for k in 0..4 {
+            acc[k] += c[k] - c[k];
+        }
+    }
+    for &x in tail {
+        acc[0] += x - x;
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) == 0.0
+}
+
 /// `x` clamped to `[lo, hi]`: bit for bit `x.clamp(lo, hi)` whenever
 /// `lo ≤ hi`, and without its panic otherwise (a NaN bound clamps nothing
 /// on its side; with `lo > hi` the result is `lo` or `hi`). A NaN `x` stays
@@ -385,6 +406,39 @@ mod tests {
     /// `affine` is `out = b` then one `axpy` per input, bit for bit, for
     /// widths with and without a tail after the blocks of eight, with
     /// values spanning many magnitudes (so any reordering would show).
+    #[test]
+    fn all_finite_agrees_with_is_finite() {
+        let specials = [
+            0.0,
+            -0.0,
+            1.0,
+            -3.5,
+            f32::MAX,
+            f32::MIN,
+            f32::MIN_POSITIVE,
+            1e-45,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            -f32::NAN,
+        ];
+        for n in 0..11 {
+            for pos in 0..n.max(1) {
+                for &bad in &specials {
+                    let mut xs = [0.5f32; 10];
+                    for (k, x) in xs.iter_mut().enumerate().take(n) {
+                        *x = specials[(k * 7 + n) % 8]; // finite ones
+                    }
+                    if pos < n {
+                        xs[pos] = bad;
+                    }
+                    let want = xs[..n].iter().all(|x| x.is_finite());
+                    assert_eq!(all_finite(&xs[..n]), want, "n {n} pos {pos} bad {bad}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn affine_is_the_axpy_sequence_bitwise() {
         fn check<const N: usize, const M: usize>(seed: u64) {

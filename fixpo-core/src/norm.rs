@@ -77,9 +77,37 @@ impl<const N: usize> RunningMeanStd<N> {
     /// from outside check it, as [`crate::actor::Actor::new`] does).
     #[inline]
     pub fn normalize(&self, x: &[f32; N], clip: f32) -> [f32; N] {
+        self.normalizer(clip).apply(x)
+    }
+
+    /// [`Self::normalize`] with its square roots taken once, for many
+    /// observations: the same bits.
+    #[inline]
+    pub fn normalizer(&self, clip: f32) -> Normalizer<N> {
+        Normalizer {
+            mean: self.mean,
+            scale: core::array::from_fn(|i| crate::linalg::sqrt(self.var[i] + 1e-8)),
+            clip,
+        }
+    }
+}
+
+/// `clip((x − mean)/scale, ±clip)` with scale = √(var + 1e-8) already
+/// taken: what [`RunningMeanStd::normalize`] computes, for a batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Normalizer<const N: usize> {
+    mean: [f32; N],
+    scale: [f32; N],
+    clip: f32,
+}
+
+impl<const N: usize> Normalizer<N> {
+    /// The normalised, clipped observation.
+    #[inline]
+    pub fn apply(&self, x: &[f32; N]) -> [f32; N] {
         core::array::from_fn(|i| {
-            let z = (x[i] - self.mean[i]) / crate::linalg::sqrt(self.var[i] + 1e-8);
-            crate::linalg::clamp(z, -clip, clip)
+            let z = (x[i] - self.mean[i]) / self.scale[i];
+            crate::linalg::clamp(z, -self.clip, self.clip)
         })
     }
 }
@@ -106,6 +134,12 @@ impl<const O: usize> ObsNorm<O> {
     #[inline]
     pub fn apply(&self, raw: &[f32; O]) -> [f32; O] {
         self.stats.normalize(raw, self.clip)
+    }
+
+    /// [`Self::apply`] for many observations, its square roots taken once.
+    #[inline]
+    pub fn normalizer(&self) -> Normalizer<O> {
+        self.stats.normalizer(self.clip)
     }
 
     /// Re-expresses `net`'s first layer for inputs normalised by `to`
@@ -191,6 +225,27 @@ mod tests {
                 prop_assert!((a.var[d] - rs.var[d]).abs() <= 1e-2 + 1e-4 * rs.var[d]);
             }
             prop_assert_eq!(a.count, rs.count);
+        }
+
+        /// One normaliser for a batch gives the bits of the textbook
+        /// formula with its square root taken per call (f32's √ is
+        /// correctly rounded, so `libm::sqrtf` is an independent oracle).
+        #[test]
+        fn normalizer_is_the_formula_bitwise(
+            mean in prop::array::uniform3(-1e3f32..1e3),
+            var in prop::array::uniform3(0f32..1e4),
+            clip in 0.1f32..20.0,
+            xs in prop::collection::vec(prop::array::uniform3(-1e4f32..1e4), 1..20),
+        ) {
+            let rs = RunningMeanStd::<3> { mean, var, count: 5.0 };
+            let n = rs.normalizer(clip);
+            for x in &xs {
+                let z = n.apply(x);
+                for i in 0..3 {
+                    let want = ((x[i] - mean[i]) / libm::sqrtf(var[i] + 1e-8)).clamp(-clip, clip);
+                    prop_assert_eq!(z[i].to_bits(), want.to_bits());
+                }
+            }
         }
     }
 

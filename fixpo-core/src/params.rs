@@ -33,7 +33,7 @@ pub trait Params: Clone {
 
     /// `true` when every number is finite.
     fn all_finite(&self) -> bool {
-        (0..Self::SLICES).all(|k| self.slice(k).iter().all(|x| x.is_finite()))
+        (0..Self::SLICES).all(|k| crate::linalg::all_finite(self.slice(k)))
     }
 
     /// Multiplies every number by `c`.

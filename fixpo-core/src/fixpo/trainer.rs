@@ -434,16 +434,15 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
         if self.policy.kind == PolicyKind::Categorical {
             self.grad_policy.log_std = [0.0; A];
         }
-        if !(self.grad_policy.all_finite() && self.grad_value.all_finite()) {
-            return Err(UpdateError::NonFiniteGradient);
-        }
         let gn = clip_global_norm(
             &mut self.grad_policy,
             &mut self.grad_value,
             cfg.max_grad_norm,
         );
         if !gn.is_finite() {
-            // Finite entries whose squares overflow: no usable direction.
+            // A NaN or ±∞ entry makes the sum of squares NaN or +∞, and so
+            // do finite entries whose squares overflow: no usable direction
+            // either way (this is the gradient's finiteness check).
             return Err(UpdateError::NonFiniteGradient);
         }
         self.policy_opt
