@@ -21,6 +21,16 @@
 //!
 //! So `bound(x) ≤ ε` implies KL_exact(x) ≤ ε. Any NaN or infinity (an
 //! output, a weight, an error bound) makes the bound +∞: a violation.
+//!
+//! Two parts run in f32 with their rounding bounded explicitly, so that a
+//! microcontroller without double-precision hardware checks a batch
+//! cheaply: [`forward_error`]'s sums over the hidden and output layers
+//! (non-negative terms: the exact sum is at most the computed one times
+//! 1 + γ₂ₙ₊₄, plus 2⁻¹⁴⁹ per product for underflow), and, for a Gaussian
+//! policy, the state-dependent part of the bound ([`KlBound::quad`]),
+//! whose largest value over a batch [`KlBound::from_quad_max`] turns into a
+//! bound on every state of it. Both are never below the all-f64 forms
+//! (property tests) and within a part in 10⁵ of them.
 
 use crate::dist::PolicyKind;
 use crate::mlp::Mlp;
@@ -98,10 +108,10 @@ pub fn forward_error<const I: usize, const H: usize, const O: usize>(
     net: &Mlp<I, H, O>,
     input: &InputBound<I>,
 ) -> [f64; O] {
-    // Layer 1: error of the pre-activation, then of tanh.
+    // Layer 1 (few inputs), in f64: error of the pre-activation, then of
+    // tanh, rounded up to f32 for the layers after it.
     let g1 = gamma(I + 1);
-    let mut e1 = [0.0f64; H];
-    for (k, e) in e1.iter_mut().enumerate() {
+    let e1: [f32; H] = core::array::from_fn(|k| {
         let mut mag = (net.b1[k] as f64).abs();
         let mut prop = 0.0f64;
         for j in 0..I {
@@ -109,34 +119,56 @@ pub fn forward_error<const I: usize, const H: usize, const O: usize>(
             mag += w * input.max_abs[j];
             prop += w * input.err[j];
         }
-        *e = g1 * mag + prop + TANH_ERR;
-    }
+        round_up((g1 * mag + prop + TANH_ERR) * F64_SLACK)
+    });
     // Layer 2: inputs are tanh outputs, |ĥ| ≤ 1.
     let g2 = gamma(H + 1);
-    let mut e2 = [0.0f64; H];
-    for (k, e) in e2.iter_mut().enumerate() {
-        let mut mag = (net.b2[k] as f64).abs();
-        let mut prop = 0.0f64;
-        for j in 0..H {
-            let w = (net.w2[j][k] as f64).abs();
-            mag += w;
-            prop += w * e1[j];
-        }
-        *e = g2 * mag + prop + TANH_ERR;
-    }
+    let (mag, prop) = abs_sums(&net.b2, &net.w2, &e1);
+    let e2: [f32; H] = core::array::from_fn(|k| {
+        round_up((layer_error(g2, mag[k], prop[k], H) + TANH_ERR) * F64_SLACK)
+    });
     // Output layer, linear.
+    let (mag, prop) = abs_sums(&net.b3, &net.w3, &e2);
     core::array::from_fn(|o| {
-        let mut mag = (net.b3[o] as f64).abs();
-        let mut prop = 0.0f64;
-        for j in 0..H {
-            let w = (net.w3[j][o] as f64).abs();
-            mag += w;
-            prop += w * e2[j];
-        }
-        let e = (g2 * mag + prop) * F64_SLACK;
+        let e = layer_error(g2, mag[o], prop[o], H) * F64_SLACK;
         if e.is_finite() { e } else { f64::INFINITY }
     })
 }
+
+/// For each output k of a layer: Σⱼ|w_jk| + |b_k| and Σⱼ|w_jk|·e_j,
+/// summed in f32 (their rounding is accounted for by [`layer_error`]).
+/// NaN and ∞ propagate.
+fn abs_sums<const N: usize, const M: usize>(
+    b: &[f32; M],
+    w: &[[f32; M]; N],
+    e: &[f32; N],
+) -> ([f32; M], [f32; M]) {
+    let mut mag: [f32; M] = core::array::from_fn(|k| b[k].abs());
+    let mut prop = [0.0f32; M];
+    for (row, &ej) in w.iter().zip(e) {
+        for ((m, p), &wjk) in mag.iter_mut().zip(&mut prop).zip(row) {
+            let a = wjk.abs();
+            *m += a;
+            *p += a * ej;
+        }
+    }
+    (mag, prop)
+}
+
+/// An upper bound on `g·mag_exact + prop_exact` from [`abs_sums`]' f32
+/// sums over `n` inputs. Each is a sum of at most n + 1 non-negative
+/// terms, so the exact sum is at most the computed one over (1 − γₙ₊₁),
+/// and each product w·e rounded to f32 is at least w·e·(1 − u) unless it
+/// underflows, when it is within 2⁻¹⁵⁰ of w·e: hence
+/// exact ≤ computed·(1 + γ₂ₙ₊₄) + n·2⁻¹⁴⁹.
+fn layer_error(g: f64, mag: f32, prop: f32, n: usize) -> f64 {
+    let c = 1.0 + gamma(2 * n + 4);
+    (g * mag as f64 + prop as f64) * c + n as f64 * TINY
+}
+
+/// 2⁻¹⁴⁹ (the smallest positive f32): twice the largest error of an f32
+/// product or sum that underflows.
+const TINY: f64 = 1.401_298_464_324_817e-45;
 
 /// g(d) = d + ½·(e^{−2d} − 1) = d² − ⅔d³ + ⅓d⁴ − …: the log-std part of
 /// the Gaussian KL per dimension (d = ln σ_new − ln σ_old), without the
@@ -166,6 +198,13 @@ pub struct KlBound<const A: usize> {
     widen: [f64; A],
     delta_old: f64,
     delta_new: f64,
+    /// `widen` and `half_inv_var` rounded up to f32, for [`Self::quad`].
+    widen32: [f32; A],
+    half_inv_var32: [f32; A],
+    /// Factor and absolute slack that make [`Self::quad`]'s f32 rounding
+    /// safe (see [`Self::from_quad_max`]).
+    quad_rel: f64,
+    quad_abs: f64,
 }
 
 impl<const A: usize> KlBound<A> {
@@ -191,13 +230,19 @@ impl<const A: usize> KlBound<A> {
             d.iter()
                 .fold(0.0f64, |m, &x| if x > m || x.is_nan() { x } else { m })
         };
+        let widen: [f64; A] = core::array::from_fn(|i| delta_old[i] + delta_new[i]);
+        let h_max = max(&half_inv_var);
         Self {
             kind,
             log_std_part,
             half_inv_var,
-            widen: core::array::from_fn(|i| delta_old[i] + delta_new[i]),
+            widen,
             delta_old: max(delta_old),
             delta_new: max(delta_new),
+            widen32: core::array::from_fn(|i| round_up(widen[i])),
+            half_inv_var32: core::array::from_fn(|i| round_up(half_inv_var[i])),
+            quad_rel: 1.0 + gamma(2 * A + 8),
+            quad_abs: A as f64 * (1.0 + h_max) * 4.0 * TINY,
         }
     }
 
@@ -220,6 +265,39 @@ impl<const A: usize> KlBound<A> {
             PolicyKind::Categorical => self.categorical(old_out, new_out),
         };
         let b = b * F64_SLACK;
+        if b.is_finite() { b } else { f64::INFINITY }
+    }
+
+    /// The state-dependent part of the Gaussian bound, in f32:
+    /// q = Σᵢ (|μ_old,i − μ_new,i| + δᵢ)²·½σ_new,i⁻², with δ and ½σ⁻² rounded
+    /// up. Cheap enough for every state of a batch on a microcontroller
+    /// without double-precision hardware; [`Self::from_quad_max`] turns the
+    /// batch's largest q into a bound on every state's exact KL. NaN stays
+    /// NaN. Only for [`PolicyKind::Gaussian`] (the value means nothing for
+    /// a categorical policy).
+    #[inline]
+    pub fn quad(&self, old_out: &[f32; A], new_out: &[f32; A]) -> f32 {
+        let mut q = 0.0f32;
+        for i in 0..A {
+            let a = (old_out[i] - new_out[i]).abs() + self.widen32[i];
+            q += a * a * self.half_inv_var32[i];
+        }
+        q
+    }
+
+    /// A certified bound on the exact D_KL at every state whose
+    /// [`Self::quad`] is at most `q` (a Gaussian policy; NaN or ∞ gives +∞),
+    /// never below [`Self::bound`] at those states.
+    ///
+    /// Why: with u = 2⁻²⁴, the f32 difference is (μ_old − μ_new)(1 + δ₁)
+    /// (exact when it underflows), and each later operation rounds
+    /// relatively by at most u or, if it underflows, absolutely by at most
+    /// 2⁻¹⁵⁰; q is a sum of A non-negative terms. Chaining those (the
+    /// standard (1 ± u)ᵏ ≤ 1 + γ lemma), the exact quadratic part is at
+    /// most q·(1 + γ₂ₐ₊₈) + A·(1 + max ½σ⁻²)·2⁻¹⁴⁷, and the f64 arithmetic
+    /// here is covered by the same slack as [`Self::bound`]'s.
+    pub fn from_quad_max(&self, q: f32) -> f64 {
+        let b = (self.log_std_part + q as f64 * self.quad_rel + self.quad_abs) * F64_SLACK;
         if b.is_finite() { b } else { f64::INFINITY }
     }
 
@@ -461,6 +539,126 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The f64 forward-error bound as it was before the f32 sums: the
+    /// reference the faster one must never undercut.
+    fn forward_error_f64<const I: usize, const H: usize, const O: usize>(
+        net: &Mlp<I, H, O>,
+        input: &InputBound<I>,
+    ) -> [f64; O] {
+        let g1 = gamma(I + 1);
+        let e1: [f64; H] = core::array::from_fn(|k| {
+            let mut mag = (net.b1[k] as f64).abs();
+            let mut prop = 0.0;
+            for j in 0..I {
+                let w = (net.w1[j][k] as f64).abs();
+                mag += w * input.max_abs[j];
+                prop += w * input.err[j];
+            }
+            g1 * mag + prop + TANH_ERR
+        });
+        let g2 = gamma(H + 1);
+        let e2: [f64; H] = core::array::from_fn(|k| {
+            let mag =
+                (net.b2[k] as f64).abs() + (0..H).map(|j| (net.w2[j][k] as f64).abs()).sum::<f64>();
+            let prop: f64 = (0..H).map(|j| (net.w2[j][k] as f64).abs() * e1[j]).sum();
+            g2 * mag + prop + TANH_ERR
+        });
+        core::array::from_fn(|o| {
+            let mag =
+                (net.b3[o] as f64).abs() + (0..H).map(|j| (net.w3[j][o] as f64).abs()).sum::<f64>();
+            let prop: f64 = (0..H).map(|j| (net.w3[j][o] as f64).abs() * e2[j]).sum();
+            (g2 * mag + prop) * F64_SLACK
+        })
+    }
+
+    /// A weight drawn over many magnitudes, subnormals and zeros included.
+    fn wild(rng: &mut Pcg32) -> f32 {
+        let u = crate::rng::uniform(rng);
+        let sign = if crate::rng::uniform(rng) < 0.5 {
+            -1.0
+        } else {
+            1.0
+        };
+        match (u * 8.0) as u32 {
+            0 => 0.0,
+            1 => sign * f32::from_bits(1 + (crate::rng::uniform(rng) * 8e6) as u32),
+            2 => sign * 1e-30 * crate::rng::uniform(rng),
+            _ => sign * normal(rng) * 10f32.powi((u * 6.0) as i32 - 3),
+        }
+    }
+
+    proptest! {
+        /// The f32 sums of the hidden and output layers never give a bound
+        /// below the all-f64 one, and stay within a part in 10⁵ of it.
+        #[test]
+        fn forward_error_f32_sums_cover_the_f64_bound(seed in any::<u64>(), dexp in -12i32..2) {
+            let mut rng = Pcg32::seed_from_u64(seed);
+            let mut net = Mlp::<3, 24, 2>::ZERO;
+            for w in net.w1.iter_mut().flatten().chain(net.w2.iter_mut().flatten()).chain(net.w3.iter_mut().flatten())
+                .chain(net.b1.iter_mut()).chain(net.b2.iter_mut()).chain(net.b3.iter_mut()) {
+                *w = wild(&mut rng);
+            }
+            let mut ib = InputBound::EMPTY;
+            for _ in 0..8 {
+                ib.add(&core::array::from_fn(|_| 10f32.powi(dexp) * normal(&mut rng)));
+            }
+            let fast = forward_error(&net, &ib);
+            let slow = forward_error_f64(&net, &ib);
+            for o in 0..2 {
+                prop_assert!(fast[o] >= slow[o], "output {}: {} < {}", o, fast[o], slow[o]);
+                prop_assert!(fast[o] <= slow[o] * (1.0 + 1e-5), "output {}: {} ≫ {}", o, fast[o], slow[o]);
+            }
+        }
+
+        /// The batch path (the largest f32 quadratic part, then
+        /// `from_quad_max`) is never below the f64 bound of any state, and
+        /// within a part in 10⁵ of the largest one: outputs from equal to
+        /// far apart, differences that underflow, widths from 0 up.
+        #[test]
+        fn quad_max_covers_every_state_bound(
+            seed in any::<u64>(),
+            lso in prop::array::uniform3(-20f32..2.0),
+            dls in prop::array::uniform3(-1f32..1.0),
+            dexp in -40i32..0,
+            zero_delta in any::<bool>(),
+        ) {
+            let mut rng = Pcg32::seed_from_u64(seed);
+            let lsn: [f32; 3] = core::array::from_fn(|i| (lso[i] + dls[i]).clamp(-20.0, 2.0));
+            let delta = if zero_delta { 0.0 } else { 10f64.powi(dexp) };
+            let b = KlBound::new(PolicyKind::Gaussian, &lso, &[delta; 3], &lsn, &[delta * 0.5; 3]);
+            let (mut q_max, mut b_max) = (0.0f32, 0.0f64);
+            for _ in 0..32 {
+                let old: [f32; 3] = core::array::from_fn(|_| wild(&mut rng));
+                let new: [f32; 3] = core::array::from_fn(|i| match (crate::rng::uniform(&mut rng) * 4.0) as u32 {
+                    0 => old[i],
+                    1 => f32::from_bits(old[i].to_bits() ^ 1),
+                    _ => old[i] + wild(&mut rng),
+                });
+                q_max = q_max.max(b.quad(&old, &new));
+                b_max = b_max.max(b.bound(&old, &new));
+            }
+            let fast = b.from_quad_max(q_max);
+            prop_assert!(fast >= b_max, "{} < {}", fast, b_max);
+            prop_assert!(fast <= b_max * (1.0 + 1e-5) + 1e-30, "{} ≫ {}", fast, b_max);
+        }
+    }
+
+    #[test]
+    fn quad_of_non_finite_is_a_violation() {
+        let b = KlBound::new(PolicyKind::Gaussian, &[0.0], &[0.0], &[0.0], &[0.0]);
+        for (o, n) in [
+            (0.0, f32::NAN),
+            (f32::INFINITY, 0.0),
+            (f32::INFINITY, f32::INFINITY),
+        ] {
+            assert_eq!(b.from_quad_max(b.quad(&[o], &[n])), f64::INFINITY);
+        }
+        assert_eq!(
+            b.from_quad_max(f32::MAX),
+            f32::MAX as f64 * b.quad_rel * F64_SLACK
+        );
     }
 
     #[test]

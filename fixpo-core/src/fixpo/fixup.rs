@@ -75,16 +75,17 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
         let mut best = f32::INFINITY;
         let mut stale = 0u32;
         let mut momentum_cleared = false;
+        // The bound depends on the parameters: built again after a step,
+        // not for every minibatch.
+        let mut bound: Option<KlBound<A>> = None;
         for _pass in 0..cfg.max_fixup_passes {
             rep.fixup_passes += 1;
             let mut violated = false;
             let mut worst = 0.0f32;
             let mut all = MbStats::default();
             for mb in batch.chunks(cfg.fixup_minibatch) {
-                // The bound depends on the parameters: rebuild it after
-                // every step.
-                let bound = self.bound(chk);
-                let st = backend.kl_stats(&self.policy, &self.norm, &bound, mb);
+                let b = *bound.get_or_insert_with(|| self.bound(chk));
+                let st = backend.kl_stats(&self.policy, &self.norm, &b, mb);
                 all.merge(&st);
                 worst = worst.max(st.max_kl);
                 if within_bound(st.max_kl, cfg.eps_kl) {
@@ -112,6 +113,7 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
                     &mut self.grad_policy,
                 );
                 self.apply_grads(&Config { lr, ..*cfg }, false)?;
+                bound = None;
                 chk.last_t = None;
                 rep.reverted = false;
                 self.beta_step(cfg, st.max_kl);

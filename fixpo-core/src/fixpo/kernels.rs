@@ -163,6 +163,7 @@ pub fn primary_grads<K: BlockKernels, const O: usize, const H: usize, const A: u
     // serves the policy, then the value function (small stacks matter on
     // a microcontroller).
     let mut blk = MlpBlock::ZERO;
+    let norm = norm.normalizer();
     for chunk in mb.chunks(BLOCK) {
         for (s, t) in chunk.iter().enumerate() {
             blk.x[s] = norm.apply(&t.obs);
@@ -274,6 +275,7 @@ pub fn old_outputs<K: BlockKernels, const O: usize, const H: usize, const A: usi
     batch: &mut [Transition<O, A>],
 ) {
     let mut pb = MlpBlock::ZERO;
+    let norm = norm.normalizer();
     for chunk in batch.chunks_mut(BLOCK) {
         for (s, t) in chunk.iter().enumerate() {
             pb.x[s] = norm.apply(&t.obs);
@@ -302,22 +304,43 @@ pub fn kl_stats<K: BlockKernels, const O: usize, const H: usize, const A: usize>
     mb: &[Transition<O, A>],
 ) -> MbStats {
     let mut st = MbStats::default();
+    let gaussian = policy.kind == PolicyKind::Gaussian;
+    // Gaussian: the largest f32 quadratic part (NaN sticks), made a
+    // certified bound once at the end; categorical: the f64 bound per state.
+    let mut max_quad = 0.0f32;
+    let mut sum_quad = 0.0f32;
     let mut max = 0.0f64;
     let mut pb = MlpBlock::ZERO;
+    let norm = norm.normalizer();
     for chunk in mb.chunks(BLOCK) {
         for (s, t) in chunk.iter().enumerate() {
             pb.x[s] = norm.apply(&t.obs);
         }
         let outs = policy.net.forward_block_with::<K>(&mut pb);
         for (t, out) in chunk.iter().zip(&outs) {
-            // +∞ for anything non-finite: a violation, never a pass.
-            let b = bound.bound(&t.old_out, out);
-            if b > max {
-                max = b;
+            if gaussian {
+                let q = bound.quad(&t.old_out, out);
+                if q > max_quad || q.is_nan() {
+                    max_quad = q;
+                }
+                sum_quad += q;
+            } else {
+                // +∞ for anything non-finite: a violation, never a pass.
+                let b = bound.bound(&t.old_out, out);
+                if b > max {
+                    max = b;
+                }
+                st.sum_kl += b as f32;
             }
-            st.sum_kl += b as f32;
             st.n += 1;
         }
+    }
+    if gaussian && st.n > 0 {
+        max = bound.from_quad_max(max_quad);
+        // The mean is a report, not a check: the sum of the states' f32
+        // quadratic parts plus the common log-std part.
+        let sum = (bound.from_quad_max(0.0) * st.n as f64 + sum_quad as f64) as f32;
+        st.sum_kl = if sum.is_nan() { f32::INFINITY } else { sum };
     }
     st.max_kl = trust::round_up(max);
     st
@@ -338,6 +361,7 @@ pub fn kl_grads<K: BlockKernels, const O: usize, const H: usize, const A: usize>
 ) -> MbStats {
     let mut st = MbStats::default();
     let mut pb = MlpBlock::ZERO;
+    let norm = norm.normalizer();
     for chunk in mb.chunks(BLOCK) {
         for (s, t) in chunk.iter().enumerate() {
             pb.x[s] = norm.apply(&t.obs);
