@@ -123,20 +123,21 @@ pub fn forward_error<const I: usize, const H: usize, const O: usize>(
     });
     // Layer 2: inputs are tanh outputs, |ĥ| ≤ 1.
     let g2 = gamma(H + 1);
+    let sums = SumBound::new(H);
     let (mag, prop) = abs_sums(&net.b2, &net.w2, &e1);
     let e2: [f32; H] = core::array::from_fn(|k| {
-        round_up((layer_error(g2, mag[k], prop[k], H) + TANH_ERR) * F64_SLACK)
+        round_up((sums.bound(g2, mag[k], prop[k]) + TANH_ERR) * F64_SLACK)
     });
     // Output layer, linear.
     let (mag, prop) = abs_sums(&net.b3, &net.w3, &e2);
     core::array::from_fn(|o| {
-        let e = layer_error(g2, mag[o], prop[o], H) * F64_SLACK;
+        let e = sums.bound(g2, mag[o], prop[o]) * F64_SLACK;
         if e.is_finite() { e } else { f64::INFINITY }
     })
 }
 
 /// For each output k of a layer: Σⱼ|w_jk| + |b_k| and Σⱼ|w_jk|·e_j,
-/// summed in f32 (their rounding is accounted for by [`layer_error`]).
+/// summed in f32 (their rounding is accounted for by [`SumBound`]).
 /// NaN and ∞ propagate.
 fn abs_sums<const N: usize, const M: usize>(
     b: &[f32; M],
@@ -160,10 +161,24 @@ fn abs_sums<const N: usize, const M: usize>(
 /// terms, so the exact sum is at most the computed one over (1 − γₙ₊₁),
 /// and each product w·e rounded to f32 is at least w·e·(1 − u) unless it
 /// underflows, when it is within 2⁻¹⁵⁰ of w·e: hence
-/// exact ≤ computed·(1 + γ₂ₙ₊₄) + n·2⁻¹⁴⁹.
-fn layer_error(g: f64, mag: f32, prop: f32, n: usize) -> f64 {
-    let c = 1.0 + gamma(2 * n + 4);
-    (g * mag as f64 + prop as f64) * c + n as f64 * TINY
+/// exact ≤ computed·(1 + γ₂ₙ₊₄) + n·2⁻¹⁴⁹. The constants are worked out
+/// once per layer width.
+struct SumBound {
+    rel: f64,
+    abs: f64,
+}
+
+impl SumBound {
+    fn new(n: usize) -> Self {
+        Self {
+            rel: 1.0 + gamma(2 * n + 4),
+            abs: n as f64 * TINY,
+        }
+    }
+
+    fn bound(&self, g: f64, mag: f32, prop: f32) -> f64 {
+        (g * mag as f64 + prop as f64) * self.rel + self.abs
+    }
 }
 
 /// 2⁻¹⁴⁹ (the smallest positive f32): twice the largest error of an f32
