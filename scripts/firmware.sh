@@ -386,11 +386,12 @@ cmd_test() {
 }
 
 # Every board with every feature set CI checks: "BOARD[:FEATURES]" (a
+# 64×64 build checks the `Lean` trainer layout; a
 # stm32f4 chip other than the default, or its qemu build, turns default
 # features off). The footprint table uses the `adapt` builds (full
 # on-device fine-tuning linked in) and the `link` builds (the host link
 # served while controlling, fine-tuning on request; not with `adapt`).
-all_builds=(qemu-mps2 stm32f4 stm32f4:adapt stm32f4:stm32f405,probe,adapt stm32f4:link
+all_builds=(qemu-mps2 qemu-mps2:hid64 stm32f4 stm32f4:adapt stm32f4:stm32f405,probe,adapt stm32f4:link
     stm32f4:stm32f405,probe,link stm32f4:qemu rp2350 rp2350:adapt rp2350:link)
 footprint_builds=(qemu-mps2 stm32f4:adapt stm32f4:stm32f405,probe,adapt stm32f4:link
     stm32f4:stm32f405,probe,link stm32f4:qemu rp2350:adapt rp2350:link)

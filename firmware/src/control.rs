@@ -16,9 +16,12 @@ pub const HID: usize = 64;
 /// Action size (motor torque).
 pub const ACT: usize = 1;
 
+#[cfg(all(feature = "head-only", feature = "lean"))]
+compile_error!("`head-only` and `lean` are two trainer layouts: choose one");
+
 /// How much the on-device trainer stores (fixpo-core's
 /// `fixpo::Layout`): everything, so updates can train every parameter.
-#[cfg(not(feature = "head-only"))]
+#[cfg(not(any(feature = "head-only", feature = "lean", feature = "hid64")))]
 pub type TrainLayout = fixpo_core::fixpo::Full;
 /// How much the on-device trainer stores (fixpo-core's
 /// `fixpo::Layout`): only what head-only updates need (the output
@@ -26,6 +29,24 @@ pub type TrainLayout = fixpo_core::fixpo::Full;
 /// updates train the output layers and the log-std alone.
 #[cfg(feature = "head-only")]
 pub type TrainLayout = fixpo_core::fixpo::Head;
+/// How much the on-device trainer stores (fixpo-core's
+/// `fixpo::Layout`): every parameter trained, Adam moments in 16 bits,
+/// no V_old, and the update's working storage (π_old and one gradient
+/// buffer) lent from [`crate::mem::Scratch`] with each round: what lets
+/// 64×64 full fine-tuning fit 128 KiB of RAM (`hid64` selects it unless
+/// `head-only` is set; `lean` selects it at any size).
+#[cfg(all(not(feature = "head-only"), any(feature = "lean", feature = "hid64")))]
+pub type TrainLayout = fixpo_core::fixpo::Lean;
+
+/// The working storage the trainer's layout borrows for a round: `()`
+/// when the trainer holds its own.
+pub type Lent = <TrainLayout as fixpo_core::fixpo::Layout<OBS, HID, ACT>>::Lent;
+/// [`Lent`], every number zero.
+#[cfg(not(all(not(feature = "head-only"), any(feature = "lean", feature = "hid64"))))]
+pub const LENT_ZERO: Lent = ();
+/// [`Lent`], every number zero.
+#[cfg(all(not(feature = "head-only"), any(feature = "lean", feature = "hid64")))]
+pub const LENT_ZERO: Lent = fixpo_core::fixpo::Work::ZERO;
 
 /// The deployable controller of this build's shape: a decoded policy file
 /// (network, normalisation, action bounds). `fixpo_core::Policy` is the

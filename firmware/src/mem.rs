@@ -8,9 +8,12 @@
 //!   bytes of a policy file read from the host, which fixpo-core's
 //!   `adapt::load` decodes straight into the learner; then the deployed
 //!   [`Controller`] staged from the learner (inference, evaluation); during
-//!   adaptation the rollout ([`Rollout`]). The deployed policy lives in the
+//!   adaptation the rollout ([`Rollout`]) and, with the `Lean` layout, the
+//!   update's working storage (π_old and a gradient buffer), which so
+//!   shares its RAM with the host file. The deployed policy lives in the
 //!   learner's trainer, so the policy is never stored twice.
 
+use core::mem::ManuallyDrop;
 use core::ptr::addr_of_mut;
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -20,7 +23,7 @@ use fixpo_core::file::max_encoded_len;
 use fixpo_core::gae::GaeStep;
 use fixpo_core::learn::Learner;
 
-use crate::control::{ACT, Controller, HID, OBS, TrainLayout};
+use crate::control::{ACT, Controller, HID, LENT_ZERO, Lent, OBS, TrainLayout};
 
 /// Transitions per rollout: one plant episode (9 s at 20 Hz) per update.
 pub const ROLLOUT: usize = 180;
@@ -28,15 +31,19 @@ pub const ROLLOUT: usize = 180;
 pub const FILE_LEN: usize = max_encoded_len(OBS, HID, ACT);
 
 /// The adaptation phase of [`Scratch`]: one rollout, as fixpo-core's
-/// update consumes it.
-pub type Rollout = adapt::Rollout<OBS, ACT, ROLLOUT>;
+/// update consumes it, and the working storage the trainer's layout
+/// borrows for the round ([`Lent`]: nothing, or π_old and a gradient
+/// buffer with the `Lean` layout).
+pub type Rollout = adapt::Rollout<OBS, ACT, ROLLOUT, Lent>;
 
 /// A host file, the staged controller or the rollout, one at a time.
 #[repr(C)]
 pub union Scratch {
     file: [u8; FILE_LEN],
     controller: Controller,
-    rollout: Rollout,
+    // No drop glue either way (`ManuallyDrop` because the lent working
+    // storage is not `Copy`).
+    rollout: ManuallyDrop<Rollout>,
 }
 
 const GAE_ZERO: GaeStep = GaeStep {
@@ -69,16 +76,21 @@ impl Scratch {
         }
     }
 
-    /// The rollout view (transitions as the previous phase left them).
+    /// The rollout view (transitions as the previous phase left them,
+    /// the lent working storage zeroed: take the view once per round, as
+    /// the trainer needs what it saved there until the round ends).
     pub fn rollout(&mut self) -> &mut Rollout {
-        let p = &raw mut self.rollout;
+        // `ManuallyDrop` is `repr(transparent)`.
+        let p = (&raw mut self.rollout).cast::<Rollout>();
         // SAFETY: `Transition` is all f32 (valid for any bits); the GAE steps
-        // hold `bool`s, so they are all written before the reference is
-        // made; `self` is borrowed mutably, so the view is unique.
+        // hold `bool`s and the lent storage a policy kind, so they are all
+        // written before the reference is made; `self` is borrowed mutably,
+        // so the view is unique.
         unsafe {
             for i in 0..ROLLOUT {
                 addr_of_mut!((*p).gae[i]).write(GAE_ZERO);
             }
+            addr_of_mut!((*p).lent).write(LENT_ZERO);
             &mut *p
         }
     }
@@ -101,7 +113,7 @@ pub fn take() -> Memory {
     // loop sets β_0 and the normalisation.
     static mut LEARNER: Learner<OBS, HID, ACT, TrainLayout> = Learner::zeroed(PolicyKind::Gaussian);
     static mut SCRATCH: Scratch = Scratch {
-        rollout: Rollout::ZERO,
+        rollout: ManuallyDrop::new(Rollout::with_lent(LENT_ZERO)),
     };
     static TAKEN: AtomicBool = AtomicBool::new(false);
     assert!(

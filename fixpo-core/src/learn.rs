@@ -262,6 +262,56 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Learner
         }
     }
 
+    /// [`Learner::iterate`] with the update's working storage lent
+    /// ([`Trainer::update_lent`]). One iteration. `collect` fills `batch`
+    /// and `gae` by acting with the [`Behaviour`] it is given (it may use `rng`, or streams of its own)
+    /// and reports each segment's statistics, in a fixed order, through
+    /// the callback; then the statistics are merged and the trainer
+    /// updated on the batch with `cfg`, `rng` and `backend`.
+    ///
+    /// # Errors
+    /// [`LearnError::Collect`] (nothing is merged then) or
+    /// [`LearnError::Update`] (the statistics are merged, the policy is
+    /// unchanged).
+    pub fn iterate_lent<R, B, C>(
+        &mut self,
+        lent: &mut L::Lent,
+        batch: &mut [Transition<O, A>],
+        gae: &mut [GaeStep],
+        cfg: &Config,
+        rng: &mut R,
+        backend: &mut B,
+        collect: C,
+    ) -> Result<UpdateReport, LearnError>
+    where
+        R: RngCore + ?Sized,
+        B: Backend<O, H, A>,
+        C: FnOnce(
+            &Behaviour<'_, O, H, A>,
+            &mut [Transition<O, A>],
+            &mut [GaeStep],
+            &mut R,
+            &mut dyn FnMut(&NormStats<O>),
+        ) -> Result<(), CollectError>,
+    {
+        let mut merged = self.stats;
+        let mut merge = |seen: &NormStats<O>| {
+            merged.obs.merge(&seen.obs);
+            merged.ret.stats.merge(&seen.ret.stats);
+        };
+        collect(&self.behaviour(), batch, gae, rng, &mut merge)?;
+        self.stats = merged;
+        let next = self.next_norm();
+        Ok(self
+            .trainer
+            .update_lent(lent, batch, cfg, &next, rng, backend)?)
+    }
+}
+
+/// The calls of a learner whose trainer holds its own working storage.
+impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A, Lent = ()>>
+    Learner<O, H, A, L>
+{
     /// One iteration. `collect` fills `batch` and `gae` by acting with the
     /// [`Behaviour`] it is given (it may use `rng`, or streams of its own)
     /// and reports each segment's statistics, in a fixed order, through
@@ -292,17 +342,7 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Learner
             &mut dyn FnMut(&NormStats<O>),
         ) -> Result<(), CollectError>,
     {
-        let mut merged = self.stats;
-        let mut merge = |seen: &NormStats<O>| {
-            merged.obs.merge(&seen.obs);
-            merged.ret.stats.merge(&seen.ret.stats);
-        };
-        collect(&self.behaviour(), batch, gae, rng, &mut merge)?;
-        self.stats = merged;
-        let next = self.next_norm();
-        Ok(self
-            .trainer
-            .update_with_norm(batch, cfg, &next, rng, backend)?)
+        self.iterate_lent(&mut (), batch, gae, cfg, rng, backend, collect)
     }
 
     /// [`Learner::iterate`] with the environments stepped one after

@@ -130,6 +130,18 @@ impl<const O: usize> ObsNorm<O> {
         clip: crate::actor::OBS_CLIP,
     };
 
+    /// Every number zero, variance and clip included: storage to be
+    /// written before use (a `static` of it is `.bss`), not a usable
+    /// normalisation.
+    pub const ZEROED: Self = Self {
+        stats: RunningMeanStd {
+            mean: [0.0; O],
+            var: [0.0; O],
+            count: 0.0,
+        },
+        clip: 0.0,
+    };
+
     /// The network input for a raw observation.
     #[inline]
     pub fn apply(&self, raw: &[f32; O]) -> [f32; O] {

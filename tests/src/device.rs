@@ -37,10 +37,15 @@ pub fn plant() -> Pendulum {
 /// A Pendulum policy and its critic as the host exports them (the QEMU
 /// test's training run).
 pub fn host_file(seed: u64) -> Vec<u8> {
+    host_file_of::<32>(seed)
+}
+
+/// [`host_file`] for hidden width `H`.
+pub fn host_file_of<const H: usize>(seed: u64) -> Vec<u8> {
     let mut cfg = RunConfig::reference("pendulum");
     cfg.seed = seed;
     cfg.total_steps = TRAIN_STEPS as u64;
-    cfg.hidden = 32;
+    cfg.hidden = H;
     cfg.num_envs = 8;
     cfg.steps_per_env = 256;
     cfg.lr_decay = false;
@@ -64,12 +69,12 @@ pub fn host_file(seed: u64) -> Vec<u8> {
         norm_adv: true,
         ..Config::REFERENCE
     };
-    let mut learner = fixpo_host::Learner::<_, 3, 32, 1>::new(Pendulum::new, cfg).unwrap();
+    let mut learner = fixpo_host::Learner::<_, 3, H, 1>::new(Pendulum::new, cfg).unwrap();
     let summary = learner.run(&mut Silent).unwrap();
     assert_eq!(summary.kl_violations, 0);
     let bytes = learner.policy_file().unwrap();
     // The file holds the trainer's value network and return statistics.
-    let critic = file::decode_critic::<3, 32>(&bytes).unwrap().unwrap();
+    let critic = file::decode_critic::<3, H>(&bytes).unwrap().unwrap();
     assert_eq!(critic, learner.critic());
     assert_eq!(critic.value, learner.trainer().value);
     assert_eq!(critic.ret, learner.stats().ret.stats);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use fixpo_core::actor::Actor;
 use fixpo_core::file;
 
 /// Seed of the host run.
@@ -155,4 +156,67 @@ pub fn defmt_print() -> PathBuf {
         Some(p) if p.exists() => p,
         _ => PathBuf::from("defmt-print"),
     }
+}
+
+/// Checks the 100 `infer k: obs X Y Z action A` lines of `log` against
+/// fixpo-core's action on the host for the same file, bit for bit.
+pub fn check_inference<const H: usize>(log: &str, file_bytes: &[u8]) {
+    let host: Actor<3, H, 1> = file::decode(file_bytes).expect("decode on host");
+    let mut checked = 0;
+    for line in log
+        .lines()
+        .filter(|l| l.contains("infer ") && l.contains(" action "))
+    {
+        let rest = &line[line.find(": obs ").expect("obs") + 6..];
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let obs = [
+            f32::from_bits(hex(words[0])),
+            f32::from_bits(hex(words[1])),
+            f32::from_bits(hex(words[2])),
+        ];
+        let device = hex(words[4]);
+        let expect = host.act(&obs)[0].to_bits();
+        assert_eq!(
+            device, expect,
+            "action bits differ at obs {obs:?}: device {device:08x}, host {expect:08x}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 100, "expected 100 inference lines:\n{log}");
+}
+
+/// Checks every `update k: … max_kl …` line of `log` (the report and the
+/// independent recomputation both ≤ ε_KL, π_old fingerprint matched);
+/// returns how many there were.
+pub fn check_updates(log: &str) -> u32 {
+    let mut updates = 0;
+    for line in log.lines().filter(|l| l.contains("max_kl ")) {
+        let max_kl: f32 = field(line, "max_kl").parse().unwrap();
+        let eps: f32 = field(line, "eps_kl").parse().unwrap();
+        let indep: f32 = field(line, "indep_max_kl").parse().unwrap();
+        assert_eq!(field(line, "fingerprint_ok"), "true", "{line}");
+        assert!(indep <= eps, "trust region violated: {line}");
+        assert!(max_kl <= eps, "trust region violated (report): {line}");
+        eprintln!("{}", line.trim());
+        updates += 1;
+    }
+    updates
+}
+
+/// The `stack high-water mark N bytes` of a run's log.
+pub fn log_stack(log: &str) -> usize {
+    let line = log
+        .lines()
+        .find(|l| l.contains("stack high-water mark"))
+        .unwrap_or_else(|| panic!("no stack report:\n{log}"));
+    field(line, "mark").parse().unwrap()
+}
+
+/// `RAM:   N B static` from scripts/firmware.sh's size summary.
+pub fn static_ram(build_log: &str) -> usize {
+    let line = build_log
+        .lines()
+        .find(|l| l.starts_with("RAM:"))
+        .unwrap_or_else(|| panic!("no RAM line:\n{build_log}"));
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }

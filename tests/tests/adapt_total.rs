@@ -21,7 +21,7 @@ use fixpo_core::adapt::{self, Adapter, Decision, Keeper, Rollout, Settings, Tota
 use fixpo_core::env::{ActionSpace, Env, Step};
 use fixpo_core::envs::Pendulum;
 use fixpo_core::file;
-use fixpo_core::fixpo::{Head, Layout, TrainScope};
+use fixpo_core::fixpo::{Head, Layout, Lean, TrainScope, Work};
 use fixpo_core::learn::Learner;
 use fixpo_core::{Actor, Params, PolicyKind, Value};
 use fixpo_tests::device::{ROLLOUT, bits, host_file, max_kl, mean_return_on, plant, within};
@@ -29,14 +29,32 @@ use rand_core::RngCore;
 
 #[test]
 fn every_kept_policy_stays_within_eps_total_of_the_factory() {
+    let learner = Box::new(Learner::<3, 32, 1>::zeroed(PolicyKind::Gaussian));
+    rounds_within_eps_total(learner, ());
+}
+
+/// The same with fixpo-core's `Lean` layout (16-bit Adam moments, the
+/// update's working storage lent in the rollout: the firmware's 64×64
+/// full fine-tuning): its own numbers, the same guarantees.
+#[test]
+fn lean_layout_rounds_stay_within_both_bounds() {
+    let learner = Box::new(Learner::<3, 32, 1, Lean>::zeroed(PolicyKind::Gaussian));
+    rounds_within_eps_total(learner, Work::ZERO);
+}
+
+/// Rounds under a cumulative bound, each kept policy checked here against
+/// both bounds; the bound must halve some steps and refuse others.
+fn rounds_within_eps_total<L: Layout<3, 32, 1>>(
+    mut learner: Box<Learner<3, 32, 1, L>>,
+    lent: L::Lent,
+) {
     const ROUNDS: u32 = 40;
     const EPS_TOTAL: f32 = 0.3;
     let factory_bytes = host_file(2);
     let factory: Actor<3, 32, 1> = file::decode(&factory_bytes).unwrap();
     let settings = Settings::device(ROLLOUT);
     let eps = settings.update.eps_kl;
-    let mut learner = Box::new(Learner::<3, 32, 1>::zeroed(PolicyKind::Gaussian));
-    let mut rollout = Box::new(Rollout::<3, 1, ROLLOUT>::ZERO);
+    let mut rollout = Box::new(Rollout::<3, 1, ROLLOUT, L::Lent>::with_lent(lent));
     let loaded = adapt::load(&factory_bytes, &mut learner, &settings).unwrap();
     let norm = loaded.deploy.norm;
     let mut total = Total::new(&factory_bytes[..], EPS_TOTAL);
@@ -104,7 +122,7 @@ fn head_layout_rounds_match_the_full_layout_in_head_scope() {
     const ROUNDS: u32 = 12;
     let factory_bytes = host_file(2);
     let settings = Settings::device(ROLLOUT);
-    fn run<L: Layout<3, 32, 1>>(
+    fn run<L: Layout<3, 32, 1, Lent = ()>>(
         learner: &mut Learner<3, 32, 1, L>,
         factory: &[u8],
         settings: &Settings,

@@ -34,8 +34,12 @@ use fixpo_proto::transfer::push_chunk;
 use fixpo_proto::{Command as Cmd, Dims, ErrorCode, FrameError, Kind, NO_ID, Reply, Source};
 use fixpo_store::mock::MockFlash;
 use fixpo_store::{Layout, Store};
+use fixpo_tests::device::host_file_of;
 use fixpo_tests::link::{Device, Raw, reply};
-use fixpo_tests::qemu::{build_board, hex, no_fault, tmp_dir, trained_file};
+use fixpo_tests::qemu::{
+    build_board, check_inference, check_updates, hex, log_stack, no_fault, qemu, static_ram,
+    tmp_dir, trained_file,
+};
 
 const DIMS: Dims = Dims {
     obs: 3,
@@ -48,12 +52,17 @@ const DIMS: Dims = Dims {
 /// the ELF to `dir/name`: both tests build the same board (with other
 /// features) into the same path, one at a time.
 fn board_elf(args: &[&str], policy: &Path, dir: &Path, name: &str) -> PathBuf {
+    board_elf_and_log(args, policy, dir, name).1
+}
+
+/// [`board_elf`] and the build's log.
+fn board_elf_and_log(args: &[&str], policy: &Path, dir: &Path, name: &str) -> (String, PathBuf) {
     static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let (_, elf) = build_board(args, policy);
+    let (log, elf) = build_board(args, policy);
     let copy = dir.join(name);
     std::fs::copy(&elf, &copy).expect("copy the ELF");
-    copy
+    (log, copy)
 }
 
 fn skip() -> bool {
@@ -650,4 +659,45 @@ fn push_64x64_under_qemu() {
         took.as_secs_f64()
     );
     no_fault(&dev.kill());
+}
+
+/// 64×64 full fine-tuning in 128 KiB of RAM (issue 15): a 3→64×64→1 policy
+/// trained on the host with its critic, flashed into the `hid64` build
+/// (fixpo-core's `Lean` layout: 16-bit Adam moments, the update's π_old
+/// and gradient buffer lent from the scratch region that holds the host
+/// file at boot), answers the 100 observations bit for bit as the host
+/// does, adapts every parameter of both networks inside the trust region
+/// (each update checked on the device by fixpo-check), and its static RAM
+/// plus the stack's high-water mark is at most 128 KiB.
+#[test]
+fn full_64x64_fine_tuning_fits_128_kib() {
+    if skip() {
+        return;
+    }
+    const UPDATES: u32 = 3;
+    let dir = tmp_dir().join("lean64");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bytes = host_file_of::<64>(3);
+    let path = dir.join("p64.fxp");
+    std::fs::write(&path, &bytes).unwrap();
+    let (build_log, elf) = board_elf_and_log(
+        &["--features", "hid64"],
+        &path,
+        &dir,
+        "fixpo-qemu-mps2-lean64.elf",
+    );
+    let (code, log) = qemu(&elf, &["infer".into(), format!("adapt={UPDATES}")]);
+    assert_eq!(code, 0, "{log}");
+    no_fault(&log);
+    assert!(log.contains("critic ok"), "{log}");
+    assert!(log.contains("scope All"), "{log}");
+    check_inference::<64>(&log, &bytes);
+    assert_eq!(check_updates(&log), UPDATES, "{log}");
+    assert!(log.contains(" 0 trust-region violations"), "{log}");
+    let (statics, stack) = (static_ram(&build_log), log_stack(&log));
+    eprintln!(
+        "64x64 full fine-tuning: static {statics} B + stack {stack} B = {} B of 131072",
+        statics + stack
+    );
+    assert!(statics + stack <= 128 * 1024);
 }

@@ -31,7 +31,10 @@ use std::path::Path;
 use fixpo_core::PolicyKind;
 use fixpo_core::actor::Actor;
 use fixpo_core::file;
-use fixpo_tests::qemu::{build_board, field, hex, no_fault, qemu, qemu_board, trained_file};
+use fixpo_tests::qemu::{
+    build_board, check_inference, check_updates, field, log_stack, no_fault, qemu, qemu_board,
+    static_ram, trained_file,
+};
 
 /// On-device episodes, each followed by one FixPO update.
 const ADAPT_UPDATES: u32 = 60;
@@ -55,51 +58,6 @@ fn write_file<const H: usize>(path: &Path, actor: &Actor<3, H, 1>) -> Vec<u8> {
     buf
 }
 
-/// Checks the 100 `infer k: obs X Y Z action A` lines of `log` against
-/// fixpo-core's action on the host for the same file, bit for bit.
-fn check_inference(log: &str, file_bytes: &[u8]) {
-    let host: Actor<3, 32, 1> = file::decode(file_bytes).expect("decode on host");
-    let mut checked = 0;
-    for line in log
-        .lines()
-        .filter(|l| l.contains("infer ") && l.contains(" action "))
-    {
-        let rest = &line[line.find(": obs ").expect("obs") + 6..];
-        let words: Vec<&str> = rest.split_whitespace().collect();
-        let obs = [
-            f32::from_bits(hex(words[0])),
-            f32::from_bits(hex(words[1])),
-            f32::from_bits(hex(words[2])),
-        ];
-        let device = hex(words[4]);
-        let expect = host.act(&obs)[0].to_bits();
-        assert_eq!(
-            device, expect,
-            "action bits differ at obs {obs:?}: device {device:08x}, host {expect:08x}"
-        );
-        checked += 1;
-    }
-    assert_eq!(checked, 100, "expected 100 inference lines:\n{log}");
-}
-
-/// Checks every `update k: … max_kl …` line of `log` (the report and the
-/// independent recomputation both ≤ ε_KL, π_old fingerprint matched);
-/// returns how many there were.
-fn check_updates(log: &str) -> u32 {
-    let mut updates = 0;
-    for line in log.lines().filter(|l| l.contains("max_kl ")) {
-        let max_kl: f32 = field(line, "max_kl").parse().unwrap();
-        let eps: f32 = field(line, "eps_kl").parse().unwrap();
-        let indep: f32 = field(line, "indep_max_kl").parse().unwrap();
-        assert_eq!(field(line, "fingerprint_ok"), "true", "{line}");
-        assert!(indep <= eps, "trust region violated: {line}");
-        assert!(max_kl <= eps, "trust region violated (report): {line}");
-        eprintln!("{}", line.trim());
-        updates += 1;
-    }
-    updates
-}
-
 #[test]
 fn firmware_under_qemu() {
     if std::env::var_os("FIXPO_SKIP_FIRMWARE").is_some() {
@@ -117,7 +75,7 @@ fn firmware_under_qemu() {
     assert_eq!(code, 0, "infer run failed:\n{log}");
     no_fault(&log);
     assert!(log.contains("policy ok"), "{log}");
-    check_inference(&log, good);
+    check_inference::<32>(&log, good);
 
     // (2) Adaptation on the mismatched plant, with the file's critic.
     let t1 = std::time::Instant::now();
@@ -230,23 +188,6 @@ fn log_of_last_adapt(elf: &Path) -> String {
     log
 }
 
-fn log_stack(log: &str) -> usize {
-    let line = log
-        .lines()
-        .find(|l| l.contains("stack high-water mark"))
-        .unwrap_or_else(|| panic!("no stack report:\n{log}"));
-    field(line, "mark").parse().unwrap()
-}
-
-/// `RAM:   N B static` from scripts/firmware.sh's size summary.
-fn static_ram(build_log: &str) -> usize {
-    let line = build_log
-        .lines()
-        .find(|l| l.starts_with("RAM:"))
-        .unwrap_or_else(|| panic!("no RAM line:\n{build_log}"));
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
 /// The stm32f4 board's `qemu` build (STM32F405 map, no clock init,
 /// simulated plant, defmt on USART1) on QEMU's netduinoplus2.
 #[test]
@@ -262,7 +203,7 @@ fn stm32f4_build_under_netduinoplus2() {
     no_fault(&log);
     assert!(log.contains("policy ok"), "{log}");
     assert!(log.contains("critic ok"), "{log}");
-    check_inference(&log, good);
+    check_inference::<32>(&log, good);
     // Its 2 adaptation rounds stay inside the trust region.
     assert_eq!(check_updates(&log), 2, "{log}");
     let done = log

@@ -20,7 +20,7 @@
 
 use fixpo_check::{Audit, audit};
 use fixpo_core::actor::Actor;
-use fixpo_core::fixpo::{Config, FixupSchedule, Serial, Trainer, Transition};
+use fixpo_core::fixpo::{Config, FixupSchedule, Layout, Lean, Serial, Trainer, Transition, Work};
 use fixpo_core::norm::{ObsNorm, RunningMeanStd};
 use fixpo_core::params::Params;
 use fixpo_core::rng::{Pcg32, normal, uniform};
@@ -32,7 +32,9 @@ const O: usize = 4;
 const H: usize = 16;
 const A: usize = 2;
 
-fn actor<const O: usize, const H: usize, const A: usize>(t: &Trainer<O, H, A>) -> Actor<O, H, A> {
+fn actor<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>>(
+    t: &Trainer<O, H, A, L>,
+) -> Actor<O, H, A> {
     Actor {
         policy: t.policy,
         obs_norm: t.norm.stats,
@@ -45,8 +47,8 @@ fn actor<const O: usize, const H: usize, const A: usize>(t: &Trainer<O, H, A>) -
 /// `n` transitions with actions sampled from `t`'s policy acting on raw
 /// observations whose offset and scale drift with `round` (1% outliers
 /// far beyond the clip), advantages of scale `adv`.
-fn batch(
-    t: &Trainer<O, H, A>,
+fn batch<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>>(
+    t: &Trainer<O, H, A, L>,
     rng: &mut Pcg32,
     n: usize,
     round: u32,
@@ -194,6 +196,86 @@ fn hostile_grids_never_leave_the_trust_region() {
     assert!(tally.audit.states >= 1_000_000, "{tally:?}");
     // The grid must exercise the interesting paths, not only easy updates.
     assert!(tally.backtracked > 0 && tally.reverted > 0, "{tally:?}");
+    assert!(tally.updates > 9 * tally.refused, "{tally:?}");
+}
+
+/// The same hostile grid for the `Lean` layout (16-bit Adam moments, one
+/// gradient buffer, lent working storage: the firmware's 64×64 full
+/// fine-tuning), single-action Gaussian policies: the certified bound holds
+/// with its own numbers too, and a refused update leaves the policy and its
+/// normalisation as they were and the value function finite.
+#[test]
+fn lean_layout_never_leaves_the_trust_region() {
+    const H: usize = 16;
+    let mut tally = Tally::default();
+    let mut combo = 0u64;
+    for eps in [0.5f32, 1e-2, 1e-4, 1e-7] {
+        for lr in [1e-3f32, 0.1, 1.0] {
+            for adv in [1.0f32, 1e4] {
+                for schedule in [FixupSchedule::EveryEpoch, FixupSchedule::End] {
+                    combo += 1;
+                    let mut rng = Pcg32::seed_from_u64(1000 + combo);
+                    let mut t: Box<Trainer<O, H, 1, Lean>> =
+                        Box::new(Trainer::zero(PolicyKind::Gaussian, 1.0));
+                    let mut work: Box<Work<O, H, 1, Lean>> = Box::new(Work::ZERO);
+                    t.init(&mut rng, -0.5, 1.0);
+                    let cfg = Config {
+                        epochs: 4,
+                        minibatch: 256,
+                        fixup_minibatch: 512,
+                        lr,
+                        eps_kl: eps,
+                        fixup_schedule: schedule,
+                        max_fixup_passes: 8,
+                        max_fixup_steps: 64,
+                        max_backtracks: 20,
+                        ..Config::REFERENCE
+                    };
+                    let mut seen = RunningMeanStd::<O>::NEW;
+                    for round in 0..3 {
+                        let mut b = batch(&t, &mut rng, 2048, round, adv);
+                        b.iter().for_each(|tr| {
+                            seen.update(&tr.obs);
+                        });
+                        let next = ObsNorm {
+                            stats: seen,
+                            ..t.norm
+                        };
+                        let behaviour = actor(&t);
+                        let (policy0, norm0) = (t.policy, t.norm);
+                        let what =
+                            format!("lean eps {eps} lr {lr} adv {adv} {schedule:?} round {round}");
+                        match t.update_lent(&mut work, &mut b, &cfg, &next, &mut rng, &mut Serial) {
+                            Ok(rep) => {
+                                let obs: Vec<[f32; O]> = b.iter().map(|tr| tr.obs).collect();
+                                tally.check(&what, &behaviour, &actor(&t), &obs, &rep, eps);
+                                // The lent storage holds the behaviour policy.
+                                let (prev, prev_norm) = t.previous_and_current_lent(&mut work).0;
+                                assert_eq!((prev, prev_norm), (&policy0, &norm0), "{what}");
+                            }
+                            Err(e) => {
+                                assert_eq!(t.policy, policy0, "{what}: {e}");
+                                assert_eq!(t.norm, norm0, "{what}: {e}");
+                                assert!(t.value.all_finite(), "{what}: {e}");
+                                tally.refused += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "lean grid: {} updates audited ({} refused, {} reverted, {} backtracked), {} states, worst KL/eps {:.6}",
+        tally.updates,
+        tally.refused,
+        tally.reverted,
+        tally.backtracked,
+        tally.audit.states,
+        tally.audit.worst_ratio
+    );
+    assert!(tally.audit.states >= 250_000, "{tally:?}");
+    assert!(tally.backtracked > 0, "{tally:?}");
     assert!(tally.updates > 9 * tally.refused, "{tally:?}");
 }
 

@@ -140,25 +140,37 @@ impl Settings {
 /// it (a firmware keeps it in a `static`, or shares it with boot-time
 /// data).
 #[derive(Clone, Copy, Debug)]
-pub struct Rollout<const O: usize, const A: usize, const N: usize> {
+pub struct Rollout<const O: usize, const A: usize, const N: usize, W = ()> {
     /// The transitions.
     pub batch: [Transition<O, A>; N],
     /// GAE scratch of the same length.
     pub gae: [GaeStep; N],
+    /// The working storage the round lends the update when the trainer's
+    /// layout does not hold its own (`fixpo::Lean`: a `fixpo::Work`);
+    /// `()` otherwise.
+    pub lent: W,
 }
 
 impl<const O: usize, const A: usize, const N: usize> Rollout<O, A, N> {
     /// Every number zero.
-    pub const ZERO: Self = Self {
-        batch: [Transition::ZERO; N],
-        gae: [GaeStep {
-            reward: 0.0,
-            value: 0.0,
-            next_value: 0.0,
-            terminated: false,
-            done: false,
-        }; N],
-    };
+    pub const ZERO: Self = Self::with_lent(());
+}
+
+impl<const O: usize, const A: usize, const N: usize, W> Rollout<O, A, N, W> {
+    /// Every number zero, with `lent` as the working storage.
+    pub const fn with_lent(lent: W) -> Self {
+        Self {
+            batch: [Transition::ZERO; N],
+            gae: [GaeStep {
+                reward: 0.0,
+                value: 0.0,
+                next_value: 0.0,
+                terminated: false,
+                done: false,
+            }; N],
+            lent,
+        }
+    }
 }
 
 /// What a policy file says besides the network: how to normalise

@@ -123,7 +123,7 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
     pub fn round<const H: usize, const A: usize, const N: usize, L: Layout<O, H, A>>(
         &mut self,
         learner: &mut Learner<O, H, A, L>,
-        rollout: &mut Rollout<O, A, N>,
+        rollout: &mut Rollout<O, A, N, L::Lent>,
         cfg: &Config,
     ) -> Result<RoundReport, LearnError>
     where
@@ -143,7 +143,7 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
     pub fn round_within<const H: usize, const A: usize, const N: usize, L, F>(
         &mut self,
         learner: &mut Learner<O, H, A, L>,
-        rollout: &mut Rollout<O, A, N>,
+        rollout: &mut Rollout<O, A, N, L::Lent>,
         cfg: &Config,
         total: &mut Total<F>,
     ) -> Result<RoundReport, LearnError>
@@ -165,7 +165,7 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
     pub fn round_with<const H: usize, const A: usize, const N: usize, L, F>(
         &mut self,
         learner: &mut Learner<O, H, A, L>,
-        rollout: &mut Rollout<O, A, N>,
+        rollout: &mut Rollout<O, A, N, L::Lent>,
         cfg: &Config,
         total: Option<&mut Total<F>>,
     ) -> Result<RoundReport, LearnError>
@@ -178,9 +178,11 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
         let old_fp = fingerprint(&learner.trainer.policy, &learner.trainer.norm);
         let mut episode_return = f32::NAN;
         let (env, slot) = (&mut self.env, &mut self.slot);
-        let update = learner.iterate(
-            &mut rollout.batch,
-            &mut rollout.gae,
+        let Rollout { batch, gae, lent } = rollout;
+        let update = learner.iterate_lent(
+            lent,
+            batch,
+            gae,
             cfg,
             &mut self.rng,
             &mut Serial,
@@ -193,16 +195,17 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
             },
         )?;
         let trainer = &mut learner.trainer;
-        let (prev, prev_norm) = trainer.previous();
+        let (prev, prev_norm) = trainer.previous_and_current_lent(lent).0;
         let fingerprint_ok = fingerprint(prev, prev_norm) == old_fp;
-        let batch = &rollout.batch[..];
-        let mut check = step_check(&mut self.check, trainer, batch, cfg.eps_kl);
+        let batch = &batch[..];
+        let mut check = step_check(&mut self.check, trainer, lent, batch, cfg.eps_kl);
         let mut kept = fingerprint_ok && check.passed;
         let mut total_report = None;
         if let (true, Some(total)) = (kept, total) {
             let r = enforce_total(
                 &mut self.check,
                 trainer,
+                lent,
                 batch,
                 cfg.eps_kl,
                 total,
@@ -212,7 +215,7 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
             total_report = Some(r);
         }
         if !kept {
-            trainer.revert();
+            trainer.revert_lent(lent);
         }
         Ok(RoundReport {
             update,
@@ -231,6 +234,7 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
 fn step_check<C, L, const O: usize, const H: usize, const A: usize>(
     check: &mut C,
     trainer: &mut Trainer<O, H, A, L>,
+    lent: &mut L::Lent,
     batch: &[Transition<O, A>],
     eps_kl: f32,
 ) -> Verdict
@@ -238,7 +242,7 @@ where
     C: TrustCheck<O, H, A>,
     L: Layout<O, H, A>,
 {
-    let ((prev, prev_norm), (policy, norm)) = trainer.previous_and_current();
+    let ((prev, prev_norm), (policy, norm)) = trainer.previous_and_current_lent(lent);
     check.check(
         Deployed {
             policy: prev,
@@ -261,6 +265,7 @@ where
 fn enforce_total<C, F, L, const O: usize, const H: usize, const A: usize>(
     check: &mut C,
     trainer: &mut Trainer<O, H, A, L>,
+    lent: &mut L::Lent,
     batch: &[Transition<O, A>],
     eps_kl: f32,
     total: &mut Total<F>,
@@ -285,14 +290,17 @@ where
     let mut loaded = false;
     loop {
         if !loaded {
-            if let Err(e) = total.factory.load(trainer.spare_policy(), &mut norm) {
+            if let Err(e) = total
+                .factory
+                .load(trainer.spare_policy_lent(lent), &mut norm)
+            {
                 report.factory_error = Some(e);
                 return report;
             }
             loaded = true;
         }
         let factory = Deployed {
-            policy: trainer.spare(),
+            policy: trainer.spare_lent(lent),
             norm: &norm,
         };
         let current = Deployed {
@@ -302,7 +310,7 @@ where
         report.drift = check.check(factory, current, batch, total.eps_total);
         if report.drift.passed {
             if report.halvings > 0 {
-                *step = step_check(check, trainer, batch, eps_kl);
+                *step = step_check(check, trainer, lent, batch, eps_kl);
                 loaded = false;
             }
             if step.passed {
@@ -313,7 +321,7 @@ where
         if report.halvings == total.max_halvings {
             return report;
         }
-        trainer.halve_towards_previous();
+        trainer.halve_towards_previous_lent(lent);
         report.halvings += 1;
         t *= 0.5;
     }

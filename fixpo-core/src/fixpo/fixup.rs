@@ -63,6 +63,7 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
     /// policy it leaves (those of [`Self::batch_kl`]).
     pub(super) fn fixup<B: Backend<O, H, A>>(
         &mut self,
+        lent: &mut L::Lent,
         batch: &mut [Transition<O, A>],
         cfg: &Config,
         backend: &mut B,
@@ -102,17 +103,11 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
                 if *steps_left == 0 {
                     break;
                 }
-                self.grad_policy.fill_zero();
+                let gp = &mut L::work(&mut self.own, lent).grad_policy;
+                gp.fill_zero();
                 let scale = self.beta.max(1e-3) / mb.len() as f32;
-                let st = backend.kl_grads(
-                    &self.policy,
-                    &self.norm,
-                    &old_ls,
-                    mb,
-                    scale,
-                    &mut self.grad_policy,
-                );
-                self.apply_grads(&Config { lr, ..*cfg }, false)?;
+                let st = backend.kl_grads(&self.policy, &self.norm, &old_ls, mb, scale, gp);
+                self.policy_step(lent, &Config { lr, ..*cfg })?;
                 bound = None;
                 chk.last_t = None;
                 rep.reverted = false;
@@ -141,14 +136,7 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
                 }
             }
         }
-        Ok(self.backtrack(batch, cfg, backend, rep, chk))
-    }
-
-    /// Sets the policy to the start of the segment backtracking searches:
-    /// π_old carried over to the current normalisation.
-    fn set_start(&mut self) {
-        self.old_policy.restore(&mut self.policy);
-        carry_over_learned(&self.old_norm, &self.norm, &mut self.policy.net);
+        Ok(self.backtrack(lent, batch, cfg, backend, rep, chk))
     }
 
     /// Moves the policy to θ_start + t·(θ − θ_start) with t = ½, ¼, …, then
@@ -157,6 +145,7 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
     /// is exactly 0. Returns the batch statistics of the policy it leaves.
     fn backtrack<B: Backend<O, H, A>>(
         &mut self,
+        lent: &mut L::Lent,
         batch: &[Transition<O, A>],
         cfg: &Config,
         backend: &mut B,
@@ -165,7 +154,7 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
     ) -> MbStats {
         rep.backtracks += 1;
         // The gradient buffer is idle here; it holds the candidate θ.
-        self.grad_policy = self.policy;
+        L::work(&mut self.own, lent).grad_policy = self.policy;
         let mut t = 1.0f32;
         for k in 0..=cfg.max_backtracks {
             t = if k == cfg.max_backtracks {
@@ -173,8 +162,12 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
             } else {
                 t * 0.5
             };
-            self.set_start();
-            self.policy.lerp_towards(&self.grad_policy, t);
+            // From the start of the segment: π_old carried over to the
+            // current normalisation.
+            let w = L::work(&mut self.own, lent);
+            w.old_policy.restore(&mut self.policy);
+            carry_over_learned(&w.old_norm, &self.norm, &mut self.policy.net);
+            self.policy.lerp_towards(&w.grad_policy, t);
             let st = self.batch_kl(batch, cfg, backend, chk);
             if within_bound(st.max_kl, cfg.eps_kl) {
                 chk.last_t = Some(t);
@@ -184,9 +177,10 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
         // Last resort: the behaviour policy itself. The value function was
         // trained under the new normalisation: carry it back (when it was
         // carried over in the first place).
-        carry_over_learned(&self.norm, &self.old_norm, &mut self.value);
-        self.old_policy.restore(&mut self.policy);
-        self.norm = self.old_norm;
+        let w = L::work(&mut self.own, lent);
+        carry_over_learned(&self.norm, &w.old_norm, &mut self.value);
+        w.old_policy.restore(&mut self.policy);
+        self.norm = w.old_norm;
         chk.input = chk.input_old;
         chk.last_t = Some(0.0);
         rep.reverted = true;

@@ -87,6 +87,34 @@ pub trait Backend<const O: usize, const H: usize, const A: usize> {
         primary_grads::<Portable, O, H, A>(policy, value, norm, old_log_std, mb, n, c, gp, gv)
     }
 
+    /// [`policy_grads`]: the policy's part of [`Backend::primary_grads`].
+    fn policy_grads(
+        &mut self,
+        policy: &Policy<O, H, A>,
+        norm: &ObsNorm<O>,
+        old_log_std: &[f32; A],
+        mb: &[Transition<O, A>],
+        n: usize,
+        c: &Coeffs,
+        gp: &mut Policy<O, H, A>,
+    ) -> MbStats {
+        policy_grads::<Portable, O, H, A>(policy, norm, old_log_std, mb, n, c, gp)
+    }
+
+    /// [`value_grads`]: the value function's part of
+    /// [`Backend::primary_grads`].
+    fn value_grads(
+        &mut self,
+        value: &Value<O, H>,
+        norm: &ObsNorm<O>,
+        mb: &[Transition<O, A>],
+        n: usize,
+        c: &Coeffs,
+        gv: &mut Value<O, H>,
+    ) -> MbStats {
+        value_grads::<Portable, O, H, A>(value, norm, mb, n, c, gv)
+    }
+
     /// Fills in `old_out` and `old_logp` of every transition from `old`
     /// acting with `norm`.
     fn old_outputs(
@@ -156,7 +184,6 @@ pub fn primary_grads<K: BlockKernels, const O: usize, const H: usize, const A: u
     gv: &mut Value<O, H>,
 ) -> MbStats {
     let inv_n = 1.0 / n.max(1) as f32;
-    let kind = policy.kind;
     let mut st = MbStats::default();
     // Samples go through the networks BLOCK at a time; the blocked kernels
     // give the same bits as one sample at a time. One activation block
@@ -168,99 +195,181 @@ pub fn primary_grads<K: BlockKernels, const O: usize, const H: usize, const A: u
         for (s, t) in chunk.iter().enumerate() {
             blk.x[s] = norm.apply(&t.obs);
         }
-        let outs = policy.net.forward_block_with::<K>(&mut blk);
-        let mut d_out = [[0.0f32; A]; BLOCK];
-        for ((t, out), d) in chunk.iter().zip(&outs).zip(&mut d_out) {
-            let mut hg = HeadGrad::ZERO;
-
-            // Surrogate: −r·Â (or PPO's clipped version).
-            let adv = (t.advantage - c.adv_mean) * c.adv_scale;
-            let logp = dist::log_prob(kind, out, &policy.log_std, &t.action);
-            let ratio = libm::expf(logp - t.old_logp);
-            let out_of_range = ratio < 1.0 - c.clip_ratio || ratio > 1.0 + c.clip_ratio;
-            st.clipped += out_of_range as u32;
-            let (loss, d_logp) = match c.algo {
-                Algo::PpoClip => {
-                    let clipped = ratio.clamp(1.0 - c.clip_ratio, 1.0 + c.clip_ratio);
-                    let (s1, s2) = (ratio * adv, clipped * adv);
-                    if s1 <= s2 {
-                        (-s1, -ratio * adv)
-                    } else {
-                        (-s2, 0.0)
-                    }
-                }
-                _ => (-ratio * adv, -ratio * adv),
-            };
-            st.sum_policy_loss += loss;
-            dist::log_prob_grad(
-                kind,
-                out,
-                &policy.log_std,
-                &t.action,
-                d_logp * inv_n,
-                &mut hg,
-            );
-
-            // KL penalty β·KL(old‖new).
-            let kl = dist::kl(kind, &t.old_out, old_log_std, out, &policy.log_std);
-            st.max_kl = st.max_kl.max(kl);
-            st.sum_kl += kl;
-            if c.beta != 0.0 {
-                dist::kl_grad(
-                    kind,
-                    &t.old_out,
-                    old_log_std,
-                    out,
-                    &policy.log_std,
-                    c.beta * inv_n,
-                    &mut hg,
-                );
-            }
-
-            // Entropy bonus −c_ent·H.
-            st.sum_entropy += dist::entropy(kind, out, &policy.log_std);
-            if c.ent_coef != 0.0 {
-                dist::entropy_grad(kind, out, &policy.log_std, -c.ent_coef * inv_n, &mut hg);
-            }
-
-            *d = hg.d_out;
-            if kind == PolicyKind::Gaussian {
-                for i in 0..A {
-                    gp.log_std[i] += hg.d_log_std[i];
-                }
-            }
-        }
-        policy
-            .net
-            .backward_block_with::<K>(&blk, &d_out, chunk.len(), &mut gp.net);
-
-        // Value loss c_vf·(V − R)², optionally clipped around V_old.
-        let vs = value.forward_block_with::<K>(&mut blk);
-        let mut dv_out = [[0.0f32; 1]; BLOCK];
-        for ((t, v), d) in chunk.iter().zip(&vs).zip(&mut dv_out) {
-            let v = v[0];
-            let e = v - t.ret;
-            let (vloss, dv) = if c.vf_clip > 0.0 {
-                let dv_raw = v - t.value;
-                let vclip = t.value + dv_raw.clamp(-c.vf_clip, c.vf_clip);
-                let ec = vclip - t.ret;
-                if e * e >= ec * ec {
-                    (e * e, 2.0 * e)
-                } else if dv_raw.abs() < c.vf_clip {
-                    (ec * ec, 2.0 * ec)
-                } else {
-                    (ec * ec, 0.0)
-                }
-            } else {
-                (e * e, 2.0 * e)
-            };
-            st.sum_value_loss += vloss;
-            *d = [c.vf_coef * dv * inv_n];
-            st.n += 1;
-        }
-        value.backward_block_with::<K>(&blk, &dv_out, chunk.len(), gv);
+        policy_chunk::<K, O, H, A>(policy, old_log_std, chunk, &mut blk, inv_n, c, gp, &mut st);
+        value_chunk::<K, O, H, A>(value, chunk, &mut blk, inv_n, c, gv, &mut st);
     }
     st
+}
+
+/// The policy's part of [`primary_grads`] alone (surrogate, KL penalty,
+/// entropy): the same bits in `gp` and the same statistics except the value
+/// loss (0) and the sample count (0; [`value_grads`] counts). For a
+/// trainer with one gradient buffer, which computes the two parts in turn.
+#[inline(always)]
+pub fn policy_grads<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
+    policy: &Policy<O, H, A>,
+    norm: &ObsNorm<O>,
+    old_log_std: &[f32; A],
+    mb: &[Transition<O, A>],
+    n: usize,
+    c: &Coeffs,
+    gp: &mut Policy<O, H, A>,
+) -> MbStats {
+    let inv_n = 1.0 / n.max(1) as f32;
+    let mut st = MbStats::default();
+    let mut blk = MlpBlock::ZERO;
+    let norm = norm.normalizer();
+    for chunk in mb.chunks(BLOCK) {
+        for (s, t) in chunk.iter().enumerate() {
+            blk.x[s] = norm.apply(&t.obs);
+        }
+        policy_chunk::<K, O, H, A>(policy, old_log_std, chunk, &mut blk, inv_n, c, gp, &mut st);
+    }
+    st
+}
+
+/// The value function's part of [`primary_grads`] alone: the same bits in
+/// `gv`, the value-loss sum and the sample count.
+#[inline(always)]
+pub fn value_grads<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
+    value: &Value<O, H>,
+    norm: &ObsNorm<O>,
+    mb: &[Transition<O, A>],
+    n: usize,
+    c: &Coeffs,
+    gv: &mut Value<O, H>,
+) -> MbStats {
+    let inv_n = 1.0 / n.max(1) as f32;
+    let mut st = MbStats::default();
+    let mut blk = MlpBlock::ZERO;
+    let norm = norm.normalizer();
+    for chunk in mb.chunks(BLOCK) {
+        for (s, t) in chunk.iter().enumerate() {
+            blk.x[s] = norm.apply(&t.obs);
+        }
+        value_chunk::<K, O, H, A>(value, chunk, &mut blk, inv_n, c, gv, &mut st);
+    }
+    st
+}
+
+/// The policy's loss and gradient over one block of samples whose
+/// normalised observations are in `blk.x`.
+#[inline(always)]
+fn policy_chunk<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
+    policy: &Policy<O, H, A>,
+    old_log_std: &[f32; A],
+    chunk: &[Transition<O, A>],
+    blk: &mut MlpBlock<O, H>,
+    inv_n: f32,
+    c: &Coeffs,
+    gp: &mut Policy<O, H, A>,
+    st: &mut MbStats,
+) {
+    let kind = policy.kind;
+    let outs = policy.net.forward_block_with::<K>(blk);
+    let mut d_out = [[0.0f32; A]; BLOCK];
+    for ((t, out), d) in chunk.iter().zip(&outs).zip(&mut d_out) {
+        let mut hg = HeadGrad::ZERO;
+
+        // Surrogate: −r·Â (or PPO's clipped version).
+        let adv = (t.advantage - c.adv_mean) * c.adv_scale;
+        let logp = dist::log_prob(kind, out, &policy.log_std, &t.action);
+        let ratio = libm::expf(logp - t.old_logp);
+        let out_of_range = ratio < 1.0 - c.clip_ratio || ratio > 1.0 + c.clip_ratio;
+        st.clipped += out_of_range as u32;
+        let (loss, d_logp) = match c.algo {
+            Algo::PpoClip => {
+                let clipped = ratio.clamp(1.0 - c.clip_ratio, 1.0 + c.clip_ratio);
+                let (s1, s2) = (ratio * adv, clipped * adv);
+                if s1 <= s2 {
+                    (-s1, -ratio * adv)
+                } else {
+                    (-s2, 0.0)
+                }
+            }
+            _ => (-ratio * adv, -ratio * adv),
+        };
+        st.sum_policy_loss += loss;
+        dist::log_prob_grad(
+            kind,
+            out,
+            &policy.log_std,
+            &t.action,
+            d_logp * inv_n,
+            &mut hg,
+        );
+
+        // KL penalty β·KL(old‖new).
+        let kl = dist::kl(kind, &t.old_out, old_log_std, out, &policy.log_std);
+        st.max_kl = st.max_kl.max(kl);
+        st.sum_kl += kl;
+        if c.beta != 0.0 {
+            dist::kl_grad(
+                kind,
+                &t.old_out,
+                old_log_std,
+                out,
+                &policy.log_std,
+                c.beta * inv_n,
+                &mut hg,
+            );
+        }
+
+        // Entropy bonus −c_ent·H.
+        st.sum_entropy += dist::entropy(kind, out, &policy.log_std);
+        if c.ent_coef != 0.0 {
+            dist::entropy_grad(kind, out, &policy.log_std, -c.ent_coef * inv_n, &mut hg);
+        }
+
+        *d = hg.d_out;
+        if kind == PolicyKind::Gaussian {
+            for i in 0..A {
+                gp.log_std[i] += hg.d_log_std[i];
+            }
+        }
+    }
+    policy
+        .net
+        .backward_block_with::<K>(blk, &d_out, chunk.len(), &mut gp.net);
+}
+
+/// The value loss and gradient over one block of samples whose normalised
+/// observations are in `blk.x` (the hidden activations are overwritten).
+#[inline(always)]
+fn value_chunk<K: BlockKernels, const O: usize, const H: usize, const A: usize>(
+    value: &Value<O, H>,
+    chunk: &[Transition<O, A>],
+    blk: &mut MlpBlock<O, H>,
+    inv_n: f32,
+    c: &Coeffs,
+    gv: &mut Value<O, H>,
+    st: &mut MbStats,
+) {
+    // Value loss c_vf·(V − R)², optionally clipped around V_old.
+    let vs = value.forward_block_with::<K>(blk);
+    let mut dv_out = [[0.0f32; 1]; BLOCK];
+    for ((t, v), d) in chunk.iter().zip(&vs).zip(&mut dv_out) {
+        let v = v[0];
+        let e = v - t.ret;
+        let (vloss, dv) = if c.vf_clip > 0.0 {
+            let dv_raw = v - t.value;
+            let vclip = t.value + dv_raw.clamp(-c.vf_clip, c.vf_clip);
+            let ec = vclip - t.ret;
+            if e * e >= ec * ec {
+                (e * e, 2.0 * e)
+            } else if dv_raw.abs() < c.vf_clip {
+                (ec * ec, 2.0 * ec)
+            } else {
+                (ec * ec, 0.0)
+            }
+        } else {
+            (e * e, 2.0 * e)
+        };
+        st.sum_value_loss += vloss;
+        *d = [c.vf_coef * dv * inv_n];
+        st.n += 1;
+    }
+    value.backward_block_with::<K>(blk, &dv_out, chunk.len(), gv);
 }
 
 /// Sets each transition's `old_out` (π_old's output at its observation)

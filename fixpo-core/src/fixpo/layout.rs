@@ -29,14 +29,19 @@
 use super::TrainScope;
 use crate::PolicyKind;
 use crate::mlp::Mlp;
-use crate::optim::{Adam, AdamConfig};
+use crate::norm::ObsNorm;
+use crate::optim::{Adam, Adam16, AdamConfig};
 use crate::params::Params;
 use crate::policy::{Policy, Value};
 
 /// The optimiser state of a parameter set `P`, or of part of it.
 pub trait Optimiser<P> {
     /// One Adam step of the parameters this state covers, with `grad`.
-    fn step(&mut self, params: &mut P, grad: &P, lr: f32, cfg: &AdamConfig);
+    /// `false` when the state refused the step because it would have left
+    /// a parameter non-finite (nothing changed then); a state that does
+    /// not look ahead steps and returns `true`, and the trainer's
+    /// finiteness check after the step catches it.
+    fn step(&mut self, params: &mut P, grad: &P, lr: f32, cfg: &AdamConfig) -> bool;
     /// Zero moments and step count.
     fn reset(&mut self);
     /// Zero first moment (the fixup phase's momentum reset).
@@ -44,8 +49,9 @@ pub trait Optimiser<P> {
 }
 
 impl<P: Params> Optimiser<P> for Adam<P> {
-    fn step(&mut self, params: &mut P, grad: &P, lr: f32, cfg: &AdamConfig) {
+    fn step(&mut self, params: &mut P, grad: &P, lr: f32, cfg: &AdamConfig) -> bool {
         Adam::step(self, params, grad, lr, cfg);
+        true
     }
 
     fn reset(&mut self) {
@@ -54,6 +60,20 @@ impl<P: Params> Optimiser<P> for Adam<P> {
 
     fn clear_momentum(&mut self) {
         self.m.fill_zero();
+    }
+}
+
+impl<P: Params> Optimiser<P> for Adam16<P> {
+    fn step(&mut self, params: &mut P, grad: &P, lr: f32, cfg: &AdamConfig) -> bool {
+        Adam16::step(self, params, grad, lr, cfg)
+    }
+
+    fn reset(&mut self) {
+        Adam16::reset(self);
+    }
+
+    fn clear_momentum(&mut self) {
+        Adam16::clear_momentum(self);
     }
 }
 
@@ -215,10 +235,17 @@ impl<const H: usize, const A: usize> Params for PolicyHead<H, A> {
 impl<const O: usize, const H: usize, const M: usize> Optimiser<Mlp<O, H, M>>
     for Adam<MlpHead<H, M>>
 {
-    fn step(&mut self, params: &mut Mlp<O, H, M>, grad: &Mlp<O, H, M>, lr: f32, cfg: &AdamConfig) {
+    fn step(
+        &mut self,
+        params: &mut Mlp<O, H, M>,
+        grad: &Mlp<O, H, M>,
+        lr: f32,
+        cfg: &AdamConfig,
+    ) -> bool {
         let mut head = MlpHead::of(params);
         Adam::step(self, &mut head, &MlpHead::of(grad), lr, cfg);
         head.write(params);
+        true
     }
 
     fn reset(&mut self) {
@@ -240,10 +267,11 @@ impl<const O: usize, const H: usize, const A: usize> Optimiser<Policy<O, H, A>>
         grad: &Policy<O, H, A>,
         lr: f32,
         cfg: &AdamConfig,
-    ) {
+    ) -> bool {
         let mut head = PolicyHead::of(params);
         Adam::step(self, &mut head, &PolicyHead::of(grad), lr, cfg);
         head.write(params);
+        true
     }
 
     fn reset(&mut self) {
@@ -360,8 +388,10 @@ impl<const O: usize, const H: usize, const A: usize> Keep<Policy<O, H, A>> for P
     }
 }
 
-/// A trainer's storage plan: its optimiser state and what it keeps of
-/// π_old and V_old. See the [module docs](self).
+/// A trainer's storage plan: its optimiser state, what it keeps of π_old
+/// and V_old, its gradient buffers, and whether the update's working
+/// storage ([`Work`]) lives in the trainer or is lent by the caller. See
+/// the [module docs](self).
 pub trait Layout<const O: usize, const H: usize, const A: usize> {
     /// The only scope the layout can train, or `None` when the trainer's
     /// [`scope`](super::Trainer::scope) field chooses.
@@ -374,6 +404,15 @@ pub trait Layout<const O: usize, const H: usize, const A: usize> {
     type OldPolicy: Keep<Policy<O, H, A>> + Clone + core::fmt::Debug;
     /// What is kept of V_old.
     type OldValue: Keep<Value<O, H>> + Clone + core::fmt::Debug;
+    /// The value gradient's own buffer, or `()` when it shares the
+    /// policy's ([`Layout::as_value`]).
+    type GradValue: Clone + core::fmt::Debug;
+    /// The working storage the trainer holds: [`Work`], or `()` when the
+    /// caller lends it ([`Layout::Lent`]).
+    type Own: Clone + core::fmt::Debug;
+    /// What the caller lends every call that needs working storage: `()`
+    /// when the trainer holds it, else [`Work`].
+    type Lent;
     /// Fresh policy optimiser state.
     const POLICY_OPT: Self::PolicyOpt;
     /// Fresh value optimiser state.
@@ -382,6 +421,59 @@ pub trait Layout<const O: usize, const H: usize, const A: usize> {
     const OLD_POLICY: Self::OldPolicy;
     /// Zero V_old.
     const OLD_VALUE: Self::OldValue;
+    /// Zero value gradient.
+    const GRAD_VALUE: Self::GradValue;
+    /// Zero working storage held by the trainer.
+    const OWN: Self::Own;
+    /// `false` when V_old is not kept: a revert or a refused update then
+    /// leaves the value function with what the update's steps taught it
+    /// (finite: see [`Optimiser::step`]), carried back to the restored
+    /// normalisation.
+    const KEEPS_VALUE: bool;
+    /// The working storage: the trainer's own or the lent one.
+    fn work<'a>(own: &'a mut Self::Own, lent: &'a mut Self::Lent) -> &'a mut Work<O, H, A, Self>;
+    /// [`Layout::work`], shared.
+    fn work_ref<'a>(own: &'a Self::Own, lent: &'a Self::Lent) -> &'a Work<O, H, A, Self>;
+    /// The gradient buffers, from the working storage's two fields.
+    fn grads<'a>(gp: &'a mut Policy<O, H, A>, gv: &'a mut Self::GradValue) -> Grads<'a, O, H, A>;
+}
+
+/// A layout's gradient buffers ([`Layout::grads`]).
+pub enum Grads<'a, const O: usize, const H: usize, const A: usize> {
+    /// One each: the primary phase fills both in one pass.
+    Two(&'a mut Policy<O, H, A>, &'a mut Value<O, H>),
+    /// One, and the function that views it as the value gradient: the
+    /// primary phase computes the two in turn.
+    One(
+        &'a mut Policy<O, H, A>,
+        fn(&mut Policy<O, H, A>) -> &mut Value<O, H>,
+    ),
+}
+
+/// An update's working storage: π_old with its normalisation, V_old (as
+/// much of them as the layout keeps) and the gradients. The policy
+/// gradient buffer also holds the candidate while backtracking, when no
+/// gradient is live, π_old rebuilt for a checker when the layout keeps
+/// part of it, and, between updates, whatever the caller puts there
+/// ([`Trainer::spare_policy`](super::Trainer::spare_policy)).
+#[derive(Clone, Debug)]
+pub struct Work<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A> + ?Sized> {
+    pub(super) old_policy: L::OldPolicy,
+    pub(super) old_norm: ObsNorm<O>,
+    pub(super) old_value: L::OldValue,
+    pub(super) grad_policy: Policy<O, H, A>,
+    pub(super) grad_value: L::GradValue,
+}
+
+impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Work<O, H, A, L> {
+    /// Every number zero (a `static` of it is `.bss`).
+    pub const ZERO: Self = Self {
+        old_policy: L::OLD_POLICY,
+        old_norm: ObsNorm::ZEROED,
+        old_value: L::OLD_VALUE,
+        grad_policy: Policy::zero(PolicyKind::Gaussian),
+        grad_value: L::GRAD_VALUE,
+    };
 }
 
 /// Everything for every parameter: any [`TrainScope`] (the default).
@@ -404,6 +496,67 @@ pub struct Full;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Head;
 
+/// Every parameter trained (any [`TrainScope`]) in the least RAM: the
+/// networks, their Adam moments in 16 bits ([`Adam16`]: one network's
+/// worth for both moments), and nothing else. The working storage
+/// ([`Work`]: π_old with its normalisation and one policy-sized gradient
+/// buffer) is lent by the caller for each call that needs it, so it can
+/// share memory with what the caller needs at other times (a policy file
+/// being decoded, say). No V_old ([`Layout::KEEPS_VALUE`]). One gradient
+/// buffer: each primary step computes the value gradient (for the joint
+/// norm), then the policy's, steps the policy, and computes the value
+/// gradient again to step the value function; the numbers are those of
+/// the joint pass, bit for bit. For single-action policies (the value
+/// gradient lives in the policy gradient's network).
+///
+/// Its updates differ from [`Full`]'s only in the moments' rounding, and
+/// after a refused update or a revert, in the value function (kept, see
+/// [`Layout::KEEPS_VALUE`]); the trust region is certified the same way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lean;
+
+/// What [`Lean`] keeps of V_old: nothing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoCopy;
+
+impl<const O: usize, const H: usize> Keep<Value<O, H>> for NoCopy {
+    fn save(&mut self, _: &Value<O, H>) {}
+
+    fn restore(&self, _: &mut Value<O, H>) {}
+
+    fn lerp_back(&self, _: &mut Value<O, H>, _: f32) {}
+
+    fn view<'a>(&'a self, current: &Value<O, H>, spare: &'a mut Value<O, H>) -> &'a Value<O, H> {
+        *spare = *current;
+        spare
+    }
+}
+
+/// The parts of [`Layout`] every layout that holds its own [`Work`] with
+/// two gradient buffers writes the same way.
+macro_rules! owned_work {
+    () => {
+        type GradValue = Value<O, H>;
+        type Own = Work<O, H, A, Self>;
+        type Lent = ();
+        const GRAD_VALUE: Self::GradValue = Value::ZERO;
+        const OWN: Self::Own = Work::ZERO;
+        const KEEPS_VALUE: bool = true;
+
+        fn work<'a>(own: &'a mut Self::Own, _: &'a mut ()) -> &'a mut Work<O, H, A, Self> {
+            own
+        }
+
+        fn work_ref<'a>(own: &'a Self::Own, _: &'a ()) -> &'a Work<O, H, A, Self> {
+            own
+        }
+
+        fn grads<'a>(gp: &'a mut Policy<O, H, A>, gv: &'a mut Value<O, H>) -> Grads<'a, O, H, A> {
+            Grads::Two(gp, gv)
+        }
+    };
+}
+
 impl<const O: usize, const H: usize, const A: usize> Layout<O, H, A> for Full {
     const SCOPE: Option<TrainScope> = None;
     type PolicyOpt = Adam<Policy<O, H, A>>;
@@ -422,6 +575,7 @@ impl<const O: usize, const H: usize, const A: usize> Layout<O, H, A> for Full {
     };
     const OLD_POLICY: Self::OldPolicy = Policy::zero(PolicyKind::Gaussian);
     const OLD_VALUE: Self::OldValue = Value::ZERO;
+    owned_work!();
 }
 
 impl<const O: usize, const H: usize, const A: usize> Layout<O, H, A> for Head {
@@ -442,6 +596,43 @@ impl<const O: usize, const H: usize, const A: usize> Layout<O, H, A> for Head {
     };
     const OLD_POLICY: Self::OldPolicy = PolicyKept::ZERO;
     const OLD_VALUE: Self::OldValue = MlpKept::ZERO;
+    owned_work!();
+}
+
+impl<const O: usize, const H: usize> Layout<O, H, 1> for Lean {
+    const SCOPE: Option<TrainScope> = None;
+    type PolicyOpt = Adam16<Policy<O, H, 1>>;
+    type ValueOpt = Adam16<Value<O, H>>;
+    type OldPolicy = Policy<O, H, 1>;
+    type OldValue = NoCopy;
+    type GradValue = ();
+    type Own = ();
+    type Lent = Work<O, H, 1, Self>;
+    const POLICY_OPT: Self::PolicyOpt = Adam16 {
+        packed: Policy::zero(PolicyKind::Gaussian),
+        t: 0,
+    };
+    const VALUE_OPT: Self::ValueOpt = Adam16 {
+        packed: Value::ZERO,
+        t: 0,
+    };
+    const OLD_POLICY: Self::OldPolicy = Policy::zero(PolicyKind::Gaussian);
+    const OLD_VALUE: Self::OldValue = NoCopy;
+    const GRAD_VALUE: Self::GradValue = ();
+    const OWN: Self::Own = ();
+    const KEEPS_VALUE: bool = false;
+
+    fn work<'a>(_: &'a mut (), lent: &'a mut Self::Lent) -> &'a mut Work<O, H, 1, Self> {
+        lent
+    }
+
+    fn work_ref<'a>(_: &'a (), lent: &'a Self::Lent) -> &'a Work<O, H, 1, Self> {
+        lent
+    }
+
+    fn grads<'a>(gp: &'a mut Policy<O, H, 1>, _: &'a mut ()) -> Grads<'a, O, H, 1> {
+        Grads::One(gp, |gp| &mut gp.net)
+    }
 }
 
 #[cfg(test)]
@@ -605,6 +796,199 @@ mod tests {
         assert_eq!(t.norm, n0);
     }
 
+    /// [`Lean`]'s storage plan with f32 moments: its one-buffer passes and
+    /// lent storage without the moments' rounding, to compare with
+    /// [`Full`] bit for bit.
+    #[derive(Clone, Copy, Debug)]
+    struct LeanF32;
+
+    impl<const O: usize, const H: usize> Layout<O, H, 1> for LeanF32 {
+        const SCOPE: Option<TrainScope> = None;
+        type PolicyOpt = Adam<Policy<O, H, 1>>;
+        type ValueOpt = Adam<Value<O, H>>;
+        type OldPolicy = Policy<O, H, 1>;
+        type OldValue = NoCopy;
+        type GradValue = ();
+        type Own = ();
+        type Lent = Work<O, H, 1, Self>;
+        const POLICY_OPT: Self::PolicyOpt = <Full as Layout<O, H, 1>>::POLICY_OPT;
+        const VALUE_OPT: Self::ValueOpt = <Full as Layout<O, H, 1>>::VALUE_OPT;
+        const OLD_POLICY: Self::OldPolicy = Policy::zero(PolicyKind::Gaussian);
+        const OLD_VALUE: Self::OldValue = NoCopy;
+        const GRAD_VALUE: Self::GradValue = ();
+        const OWN: Self::Own = ();
+        const KEEPS_VALUE: bool = false;
+
+        fn work<'a>(_: &'a mut (), lent: &'a mut Self::Lent) -> &'a mut Work<O, H, 1, Self> {
+            lent
+        }
+
+        fn work_ref<'a>(_: &'a (), lent: &'a Self::Lent) -> &'a Work<O, H, 1, Self> {
+            lent
+        }
+
+        fn grads<'a>(gp: &'a mut Policy<O, H, 1>, _: &'a mut ()) -> Grads<'a, O, H, 1> {
+            Grads::One(gp, |gp| &mut gp.net)
+        }
+    }
+
+    /// One gradient buffer and lent working storage give the full
+    /// layout's updates bit for bit (with f32 moments): the value gradient
+    /// computed on its own twice, the policy's once, clipped by the same
+    /// joint norm; in both scopes, with new observation statistics, fixup
+    /// phases, backtracking and halving.
+    #[test]
+    fn one_gradient_buffer_matches_the_joint_pass() {
+        let mut rng = Pcg32::seed_from_u64(21);
+        let mut full = Trainer::<3, 8, 1>::zero(PolicyKind::Gaussian, 1.0);
+        full.init(&mut rng, -0.5, 1.0);
+        let mut lean = Trainer::<3, 8, 1, LeanF32>::zero(PolicyKind::Gaussian, 1.0);
+        lean.policy = full.policy;
+        lean.value = full.value;
+        let mut work = std::boxed::Box::new(Work::<3, 8, 1, LeanF32>::ZERO);
+        let mut norm = ObsNorm::<3>::NEW;
+        let (mut fixups, mut backtracks) = (0, 0);
+        for round in 0..12u64 {
+            let mut b = batch(&mut rng, 1.0 + round as f32);
+            let mut b2 = b;
+            let cfg = Config {
+                epochs: 3,
+                minibatch: 16,
+                fixup_minibatch: 32,
+                lr: if round % 3 == 2 { 0.3 } else { 3e-3 },
+                eps_kl: if round % 3 == 2 { 1e-4 } else { 0.05 },
+                max_fixup_steps: if round % 4 == 3 { 1 } else { 100 },
+                max_grad_norm: if round % 2 == 0 { 0.5 } else { 1e9 },
+                ..Config::REFERENCE
+            };
+            let scope = if round % 5 == 4 {
+                TrainScope::Head
+            } else {
+                TrainScope::All
+            };
+            full.scope = scope;
+            lean.scope = scope;
+            if round % 2 == 1 {
+                for t in &b {
+                    norm.stats.update(&t.obs);
+                }
+            }
+            let seed = 300 + round;
+            let rf = full
+                .update_with_norm(
+                    &mut b,
+                    &cfg,
+                    &norm,
+                    &mut Pcg32::seed_from_u64(seed),
+                    &mut Serial,
+                )
+                .expect("full");
+            let rl = lean
+                .update_lent(
+                    &mut work,
+                    &mut b2,
+                    &cfg,
+                    &norm,
+                    &mut Pcg32::seed_from_u64(seed),
+                    &mut Serial,
+                )
+                .expect("lean");
+            reports_equal(&rf, &rl);
+            fixups += rf.fixup_grad_steps;
+            backtracks += rf.backtracks;
+            if round % 4 == 1 {
+                full.halve_towards_previous();
+                lean.halve_towards_previous_lent(&mut work);
+            }
+            assert_eq!(
+                bits(&full.policy),
+                bits(&lean.policy),
+                "round {round}: policy"
+            );
+            assert_eq!(bits(&full.value), bits(&lean.value), "round {round}: value");
+            assert_eq!(full.norm, lean.norm);
+            assert_eq!(full.beta.to_bits(), lean.beta.to_bits());
+            assert_eq!(bits(&full.policy_opt.v), bits(&lean.policy_opt.v));
+            assert_eq!(bits(&full.value_opt.m), bits(&lean.value_opt.m));
+            let (pf, nf) = full.previous();
+            let (pf, nf) = (*pf, *nf);
+            let (pl, nl) = lean.previous_and_current_lent(&mut work).0;
+            assert_eq!(bits(&pf), bits(pl), "round {round}: previous");
+            assert_eq!(&nf, nl);
+        }
+        assert!(fixups > 0 && backtracks > 0, "{fixups} {backtracks}");
+    }
+
+    /// [`Lean`] (16-bit moments): a revert gives back π_old and its
+    /// normalisation and keeps the value function, carried back to that
+    /// normalisation (the same function of the raw observation, to
+    /// rounding); a refused update leaves the policy and normalisation as
+    /// they were and the value function finite.
+    #[test]
+    fn lean_revert_and_refusal() {
+        let mut rng = Pcg32::seed_from_u64(8);
+        let mut t = Trainer::<3, 8, 1, Lean>::zero(PolicyKind::Gaussian, 1.0);
+        t.init(&mut rng, -0.5, 1.0);
+        let mut work = std::boxed::Box::new(Work::<3, 8, 1, Lean>::ZERO);
+        let mut b = batch(&mut rng, 1.0);
+        let mut norm = ObsNorm::<3>::NEW;
+        for tr in &b {
+            norm.stats.update(&tr.obs);
+        }
+        let cfg = Config::REFERENCE;
+        t.update_lent(&mut work, &mut b, &cfg, &norm, &mut rng, &mut Serial)
+            .expect("first");
+        // A second update that moves the statistics, then a revert.
+        let (p0, n0) = (t.policy, t.norm);
+        let mut b = batch(&mut rng, 3.0);
+        let mut next = norm;
+        for tr in &b {
+            next.stats.update(&tr.obs);
+        }
+        t.update_lent(&mut work, &mut b, &cfg, &next, &mut rng, &mut Serial)
+            .expect("second");
+        assert_ne!(t.norm, n0);
+        let value_at = |t: &Trainer<3, 8, 1, Lean>, obs: &[f32; 3]| {
+            let mut cache = crate::mlp::MlpCache::ZERO;
+            t.value.forward(&t.norm.apply(obs), &mut cache)[0]
+        };
+        // Observations inside both normalisations' clip (a carry-over
+        // re-expresses the affine map; clipping is not affine).
+        let inside: std::vec::Vec<[f32; 3]> = (0..32)
+            .map(|_| {
+                core::array::from_fn(|j| {
+                    n0.stats.mean[j] + 0.5 * libm::sqrtf(n0.stats.var[j]) * normal(&mut rng)
+                })
+            })
+            .filter(|o| {
+                [n0, t.norm]
+                    .iter()
+                    .all(|n| n.apply(o).iter().all(|x| x.abs() < n.clip))
+            })
+            .collect();
+        assert!(inside.len() > 16);
+        let trained: std::vec::Vec<f32> = inside.iter().map(|o| value_at(&t, o)).collect();
+        t.revert_lent(&mut work);
+        assert_eq!(bits(&t.policy), bits(&p0));
+        assert_eq!(t.norm, n0);
+        for (o, v) in inside.iter().zip(&trained) {
+            let w = value_at(&t, o);
+            assert!((w - v).abs() <= 1e-4 * (1.0 + v.abs()), "{w} vs {v}");
+        }
+        // Refused: the policy and normalisation as they were.
+        let p1 = t.policy;
+        let cfg = Config {
+            lr: 1e30,
+            ..Config::REFERENCE
+        };
+        b[3].advantage = 1e30;
+        let r = t.update_lent(&mut work, &mut b, &cfg, &n0, &mut rng, &mut Serial);
+        assert!(r.is_err(), "{r:?}");
+        assert_eq!(bits(&t.policy), bits(&p1));
+        assert_eq!(t.norm, n0);
+        assert!(t.value.all_finite());
+    }
+
     /// The sizes the firmware's README quotes.
     #[test]
     fn layout_sizes() {
@@ -621,5 +1005,12 @@ mod tests {
         );
         assert!(full >= 10 * net);
         assert!(head < 4 * net + 2 * 1024);
+        let lean = size_of::<Trainer<3, 64, 1, Lean>>();
+        let work = size_of::<Work<3, 64, 1, Lean>>();
+        let net64 = size_of::<Value<3, 64>>();
+        std::eprintln!("Trainer<3,64,1,Lean>: {lean} B, its lent Work {work} B");
+        // The networks and one network's worth of packed moments each.
+        assert!(lean <= 4 * (net64 + 8) + 128, "{lean}");
+        assert!(work <= 2 * (net64 + 8) + 64, "{work}");
     }
 }

@@ -22,8 +22,9 @@
 //! - [`Trainer`] (`trainer.rs`): the update itself, epoch by epoch: the
 //!   primary phase, Adam steps and the β controller.
 //! - [`Layout`] (`layout.rs`): how much optimiser state and how much of
-//!   π_old/V_old a trainer keeps ([`Full`], or [`Head`] for head-only
-//!   training in less RAM).
+//!   π_old/V_old a trainer keeps ([`Full`], [`Head`] for head-only
+//!   training in less RAM, [`Lean`] for full training in the least RAM
+//!   with working storage lent by the caller).
 //! - `fixup.rs`: the fixup phase and the backtracking that end every
 //!   [`Algo::Fixpo`] update inside the trust region.
 
@@ -36,9 +37,13 @@ mod trainer;
 
 pub use config::{Algo, Config, FixupSchedule, UpdateError};
 pub use kernels::{
-    Backend, Coeffs, MbStats, Serial, kl_grads, kl_stats, old_outputs, primary_grads,
+    Backend, Coeffs, MbStats, Serial, kl_grads, kl_stats, old_outputs, policy_grads, primary_grads,
+    value_grads,
 };
-pub use layout::{Full, Head, Keep, Layout, MlpHead, MlpKept, Optimiser, PolicyHead, PolicyKept};
+pub use layout::{
+    Full, Grads, Head, Keep, Layout, Lean, MlpHead, MlpKept, NoCopy, Optimiser, PolicyHead,
+    PolicyKept, Work,
+};
 pub use report::UpdateReport;
 pub use trainer::{LOG_STD_RANGE, TrainScope, Trainer};
 

@@ -3,13 +3,13 @@
 //! and the β controller. The fixup phase is in `fixup.rs`.
 
 use super::fixup::Check;
-use super::kernels::{Backend, Coeffs, Serial};
-use super::layout::{Full, Keep, Layout, Optimiser};
+use super::kernels::{Backend, Coeffs, MbStats, Serial};
+use super::layout::{Full, Grads, Keep, Layout, Optimiser, Work};
 use super::{Algo, Config, FixupSchedule, Transition, UpdateError, UpdateReport};
 use crate::dist::PolicyKind;
 use crate::mlp::Mlp;
 use crate::norm::ObsNorm;
-use crate::optim::{ScalarAdam, clip_global_norm};
+use crate::optim::{ScalarAdam, clip_factor, clip_global_norm};
 use crate::params::Params;
 use crate::policy::{Policy, Value};
 use crate::rng;
@@ -20,7 +20,9 @@ use rand_core::RngCore;
 /// fixed-size value (place it in a `static` on a microcontroller). The
 /// [`Layout`] `L` decides how much optimiser state and how much of π_old
 /// and V_old it keeps: [`Full`] (the default) for every parameter,
-/// [`Head`](super::Head) for head-only training in less RAM.
+/// [`Head`](super::Head) for head-only training in less RAM,
+/// [`Lean`](super::Lean) for every parameter in the least RAM, its
+/// working storage ([`Work`]) lent by the caller to the `*_lent` methods.
 #[derive(Clone, Debug)]
 pub struct Trainer<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A> = Full> {
     /// The policy π.
@@ -41,15 +43,9 @@ pub struct Trainer<const O: usize, const H: usize, const A: usize, L: Layout<O, 
     /// Which parameters the update may change (a layout with room for
     /// one scope only trains that one: [`Trainer::scope_in_force`]).
     pub scope: TrainScope,
-    // Scratch: π_old with its normalisation, V_old (as much of them as the
-    // layout keeps), gradients (the policy gradient buffer also holds the
-    // candidate while backtracking, when no gradient is live, and π_old
-    // rebuilt for a checker when the layout keeps part of it).
-    pub(super) old_policy: L::OldPolicy,
-    pub(super) old_norm: ObsNorm<O>,
-    pub(super) old_value: L::OldValue,
-    pub(super) grad_policy: Policy<O, H, A>,
-    pub(super) grad_value: Value<O, H>,
+    // The update's working storage ([`Work`]) when the layout keeps it
+    // here; `()` when the caller lends it.
+    pub(super) own: L::Own,
 }
 
 /// Which parameters an update trains.
@@ -85,18 +81,10 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
     /// the first update: a zero variance and clip are not a usable
     /// normalisation.
     pub const fn zeroed(kind: PolicyKind) -> Self {
-        let zero_norm = ObsNorm {
-            stats: crate::norm::RunningMeanStd {
-                mean: [0.0; O],
-                var: [0.0; O],
-                count: 0.0,
-            },
-            clip: 0.0,
-        };
         Self {
             policy: Policy::zero(kind),
             value: Value::ZERO,
-            norm: zero_norm,
+            norm: ObsNorm::ZEROED,
             policy_opt: L::POLICY_OPT,
             value_opt: L::VALUE_OPT,
             beta: 0.0,
@@ -104,11 +92,7 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
             // All, even where the layout fixes the scope
             // (`scope_in_force`): every byte zero, so a `static` is `.bss`.
             scope: TrainScope::All,
-            old_policy: L::OLD_POLICY,
-            old_norm: zero_norm,
-            old_value: L::OLD_VALUE,
-            grad_policy: Policy::zero(kind),
-            grad_value: Value::ZERO,
+            own: L::OWN,
         }
     }
 
@@ -129,6 +113,352 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
         L::SCOPE.unwrap_or(self.scope)
     }
 
+    /// [`Trainer::previous_and_current`] with lent working storage.
+    #[allow(clippy::type_complexity)]
+    pub fn previous_and_current_lent<'a>(
+        &'a mut self,
+        lent: &'a mut L::Lent,
+    ) -> (
+        (&'a Policy<O, H, A>, &'a ObsNorm<O>),
+        (&'a Policy<O, H, A>, &'a ObsNorm<O>),
+    ) {
+        pair(L::work(&mut self.own, lent), &self.policy, &self.norm)
+    }
+
+    /// [`Trainer::revert`] with lent working storage. A layout that keeps
+    /// no V_old ([`Layout::KEEPS_VALUE`]) keeps the value function, carried
+    /// back to the restored normalisation.
+    pub fn revert_lent(&mut self, lent: &mut L::Lent) {
+        let w = L::work(&mut self.own, lent);
+        w.old_policy.restore(&mut self.policy);
+        if L::KEEPS_VALUE {
+            w.old_value.restore(&mut self.value);
+        } else if self.norm != w.old_norm {
+            carry_over_learned(&self.norm, &w.old_norm, &mut self.value);
+        }
+        self.norm = w.old_norm;
+    }
+
+    /// [`Trainer::halve_towards_previous`] with lent working storage.
+    pub fn halve_towards_previous_lent(&mut self, lent: &mut L::Lent) {
+        L::work(&mut self.own, lent)
+            .old_policy
+            .lerp_back(&mut self.policy, 0.5);
+    }
+
+    /// [`Trainer::spare_policy`]: the lent working storage's gradient
+    /// buffer.
+    pub fn spare_policy_lent<'a>(&'a mut self, lent: &'a mut L::Lent) -> &'a mut Policy<O, H, A> {
+        &mut L::work(&mut self.own, lent).grad_policy
+    }
+
+    /// [`Trainer::spare`] with lent working storage.
+    pub fn spare_lent<'a>(&'a self, lent: &'a L::Lent) -> &'a Policy<O, H, A> {
+        &L::work_ref(&self.own, lent).grad_policy
+    }
+
+    /// [`Trainer::update_with_norm`] with lent working storage (`lent`
+    /// must be the storage of the calls that follow about this update:
+    /// [`Trainer::previous_and_current_lent`],
+    /// [`Trainer::revert_lent`]…).
+    ///
+    /// # Errors
+    /// As [`Trainer::update_with_norm`].
+    pub fn update_lent<R: RngCore + ?Sized, B: Backend<O, H, A>>(
+        &mut self,
+        lent: &mut L::Lent,
+        batch: &mut [Transition<O, A>],
+        cfg: &Config,
+        next_norm: &ObsNorm<O>,
+        rng: &mut R,
+        backend: &mut B,
+    ) -> Result<UpdateReport, UpdateError> {
+        cfg.validate()?;
+        if batch.is_empty() {
+            return Err(UpdateError::EmptyBatch);
+        }
+        for (i, t) in batch.iter().enumerate() {
+            let finite = t.obs.iter().chain(&t.action).all(|x| x.is_finite())
+                && t.advantage.is_finite()
+                && t.ret.is_finite()
+                && t.value.is_finite();
+            if !finite {
+                return Err(UpdateError::NonFiniteInput { index: i });
+            }
+        }
+        let w = L::work(&mut self.own, lent);
+        w.old_policy.save(&self.policy);
+        w.old_value.save(&self.value);
+        w.old_norm = self.norm;
+        let (beta0, beta_opt0) = (self.beta, self.beta_opt);
+        let result = self.run(lent, batch, cfg, next_norm, rng, backend);
+        if result.is_err() {
+            self.revert_lent(lent);
+            self.beta = beta0;
+            self.beta_opt = beta_opt0;
+        }
+        result
+    }
+
+    fn run<R: RngCore + ?Sized, B: Backend<O, H, A>>(
+        &mut self,
+        lent: &mut L::Lent,
+        batch: &mut [Transition<O, A>],
+        cfg: &Config,
+        next_norm: &ObsNorm<O>,
+        rng: &mut R,
+        backend: &mut B,
+    ) -> Result<UpdateReport, UpdateError> {
+        // The policy is still π_old (and the normalisation its own) here.
+        let old_ls = self.policy.log_std;
+        let old_norm = L::work(&mut self.own, lent).old_norm;
+        // π_old's distribution at every state, from its own parameters and
+        // normalisation, so the guarantee is relative to the policy that
+        // acted.
+        backend.old_outputs(&self.policy, &old_norm, batch);
+        for t in batch.iter() {
+            if !(t.old_out.iter().all(|x| x.is_finite()) && t.old_logp.is_finite()) {
+                return Err(UpdateError::NonFiniteOutput);
+            }
+        }
+        let (mut input, mut input_old) = (InputBound::EMPTY, InputBound::EMPTY);
+        for t in batch.iter() {
+            input_old.add(&old_norm.apply(&t.obs));
+            input.add(&next_norm.apply(&t.obs));
+        }
+        let mut chk = Check {
+            old_log_std: old_ls,
+            delta_old: trust::forward_error(&self.policy.net, &input_old),
+            input,
+            input_old,
+            last_t: None,
+        };
+        // Move both networks to the new normalisation.
+        self.norm = *next_norm;
+        carry_over_learned(&old_norm, &self.norm, &mut self.policy.net);
+        carry_over_learned(&old_norm, &self.norm, &mut self.value);
+
+        let mut rep = UpdateReport::default();
+        let (mut sum_pl, mut sum_vl, mut sum_ent, mut sum_gn) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
+        let (mut clipped, mut seen) = (0u64, 0u64);
+        let mut fixup_steps_left = cfg.max_fixup_steps;
+        // The batch statistics of the current policy, when a fixup phase
+        // has just measured them without moving it.
+        let mut measured = None;
+
+        for epoch in 0..cfg.epochs {
+            rng::shuffle(rng, batch);
+            for mb in batch.chunks(cfg.minibatch) {
+                let (adv_mean, adv_scale) = if cfg.norm_adv {
+                    adv_moments(mb)
+                } else {
+                    (0.0, 1.0)
+                };
+                let c = Coeffs {
+                    algo: cfg.algo,
+                    beta: if cfg.algo == Algo::PpoClip {
+                        0.0
+                    } else {
+                        self.beta
+                    },
+                    vf_coef: cfg.vf_coef,
+                    vf_clip: cfg.vf_clip,
+                    ent_coef: cfg.ent_coef,
+                    clip_ratio: cfg.clip_ratio,
+                    adv_mean,
+                    adv_scale,
+                };
+                let (st, gn) = self.primary_step(lent, cfg, backend, &old_ls, mb, &c)?;
+                chk.last_t = None;
+                rep.reverted = false;
+                rep.primary_grad_steps += 1;
+                sum_gn += gn;
+                let inv = 1.0 / st.n.max(1) as f32;
+                sum_pl += st.sum_policy_loss * inv;
+                sum_vl += st.sum_value_loss * inv;
+                sum_ent += st.sum_entropy * inv;
+                clipped += st.clipped as u64;
+                seen += st.n as u64;
+                if matches!(cfg.algo, Algo::Fixpo | Algo::FixpoNoFixup) {
+                    self.beta_step(cfg, st.max_kl);
+                }
+            }
+            measured = None;
+            let last = epoch + 1 == cfg.epochs;
+            if cfg.fixup_enabled() && (last || cfg.fixup_schedule == FixupSchedule::EveryEpoch) {
+                measured = Some(self.fixup(
+                    lent,
+                    batch,
+                    cfg,
+                    backend,
+                    &mut rep,
+                    &mut chk,
+                    &mut fixup_steps_left,
+                )?);
+            }
+        }
+
+        let steps = rep.primary_grad_steps.max(1) as f32;
+        rep.policy_loss = sum_pl / steps;
+        rep.value_loss = sum_vl / steps;
+        rep.entropy = sum_ent / steps;
+        rep.grad_norm = sum_gn / steps;
+        rep.clip_frac = clipped as f32 / seen.max(1) as f32;
+
+        // Final trust-region statistics over the whole batch (the fixup
+        // phase measured exactly these when it ran last).
+        let st = match measured {
+            Some(st) => st,
+            None => self.batch_kl(batch, cfg, backend, &chk),
+        };
+        rep.max_kl = st.max_kl;
+        rep.mean_kl = st.sum_kl / st.n.max(1) as f32;
+        rep.backtrack_t = chk.last_t.unwrap_or(1.0);
+        if cfg.algo == Algo::KlPenalty {
+            // Schulman et al. (2017): halve or double β around the target.
+            if rep.mean_kl < cfg.kl_target / 1.5 {
+                self.beta *= 0.5;
+            } else if rep.mean_kl > cfg.kl_target * 1.5 {
+                self.beta *= 2.0;
+            }
+            self.beta = self.beta.clamp(1e-6, cfg.beta_max);
+        }
+        rep.beta = self.beta;
+        if !(self.policy.all_finite() && self.value.all_finite()) {
+            return Err(UpdateError::Diverged);
+        }
+        Ok(rep)
+    }
+
+    /// One primary-phase step on the minibatch `mb`: the loss gradients of
+    /// both networks, clipped together, and an Adam step of each. Returns
+    /// the minibatch statistics and the joint gradient norm before
+    /// clipping.
+    fn primary_step<B: Backend<O, H, A>>(
+        &mut self,
+        lent: &mut L::Lent,
+        cfg: &Config,
+        backend: &mut B,
+        old_ls: &[f32; A],
+        mb: &[Transition<O, A>],
+        c: &Coeffs,
+    ) -> Result<(MbStats, f32), UpdateError> {
+        let (scope, kind, n) = (self.scope_in_force(), self.policy.kind, mb.len());
+        let w = L::work(&mut self.own, lent);
+        match L::grads(&mut w.grad_policy, &mut w.grad_value) {
+            Grads::Two(gp, gv) => {
+                gp.fill_zero();
+                gv.fill_zero();
+                let st = backend.primary_grads(
+                    &self.policy,
+                    &self.value,
+                    &self.norm,
+                    old_ls,
+                    mb,
+                    n,
+                    c,
+                    gp,
+                    gv,
+                );
+                mask_policy_grad(scope, kind, gp);
+                mask_value_grad(scope, gv);
+                let gn = clip_global_norm(gp, gv, cfg.max_grad_norm);
+                check_norm(gn)?;
+                step(&mut self.policy_opt, &mut self.policy, gp, cfg)?;
+                step(&mut self.value_opt, &mut self.value, gv, cfg)?;
+                self.finish_step()?;
+                Ok((st, gn))
+            }
+            Grads::One(gp, as_value) => {
+                // The value gradient's share of the joint norm first, then
+                // the policy's gradient and step, then the value gradient
+                // again for its step: the numbers of the joint pass.
+                gp.fill_zero();
+                let sv = backend.value_grads(&self.value, &self.norm, mb, n, c, as_value(gp));
+                mask_value_grad(scope, as_value(gp));
+                let value_sq = as_value(gp).sum_sq();
+                gp.fill_zero();
+                let mut st = backend.policy_grads(&self.policy, &self.norm, old_ls, mb, n, c, gp);
+                mask_policy_grad(scope, kind, gp);
+                let gn = libm::sqrtf(gp.sum_sq() + value_sq);
+                check_norm(gn)?;
+                let clip = clip_factor(gn, cfg.max_grad_norm);
+                if let Some(f) = clip {
+                    gp.scale(f);
+                }
+                step(&mut self.policy_opt, &mut self.policy, gp, cfg)?;
+                gp.fill_zero();
+                let gv = as_value(gp);
+                backend.value_grads(&self.value, &self.norm, mb, n, c, gv);
+                mask_value_grad(scope, gv);
+                if let Some(f) = clip {
+                    gv.scale(f);
+                }
+                step(&mut self.value_opt, &mut self.value, gv, cfg)?;
+                self.finish_step()?;
+                st.sum_value_loss = sv.sum_value_loss;
+                st.n = sv.n;
+                Ok((st, gn))
+            }
+        }
+    }
+
+    /// One fixup-phase step: the KL gradient accumulated in the policy
+    /// gradient buffer, clipped, and an Adam step of the policy at the
+    /// learning rate `cfg.lr`. Returns the gradient norm before clipping.
+    pub(super) fn policy_step(
+        &mut self,
+        lent: &mut L::Lent,
+        cfg: &Config,
+    ) -> Result<f32, UpdateError> {
+        let (scope, kind) = (self.scope_in_force(), self.policy.kind);
+        let gp = &mut L::work(&mut self.own, lent).grad_policy;
+        mask_policy_grad(scope, kind, gp);
+        // The norm the joint clip gives with a zero value gradient.
+        let gn = libm::sqrtf(gp.sum_sq());
+        check_norm(gn)?;
+        if let Some(f) = clip_factor(gn, cfg.max_grad_norm) {
+            gp.scale(f);
+        }
+        step(&mut self.policy_opt, &mut self.policy, gp, cfg)?;
+        self.finish_step()?;
+        Ok(gn)
+    }
+
+    /// After the Adam steps: the log-std clamp and the finiteness check.
+    fn finish_step(&mut self) -> Result<(), UpdateError> {
+        if self.policy.kind == PolicyKind::Gaussian {
+            let (lo, hi) = LOG_STD_RANGE;
+            self.policy
+                .log_std
+                .iter_mut()
+                .for_each(|l| *l = l.clamp(lo, hi));
+        }
+        if !(self.policy.all_finite() && self.value.all_finite()) {
+            return Err(UpdateError::Diverged);
+        }
+        Ok(())
+    }
+
+    /// One step of the β controller on L_β = β·(ε_KL − C_β·max KL), then
+    /// the clamp to [0, β_max].
+    pub(super) fn beta_step(&mut self, cfg: &Config, max_kl: f32) {
+        let g = cfg.eps_kl - cfg.c_beta * max_kl;
+        if !g.is_finite() {
+            self.beta = cfg.beta_max;
+            return;
+        }
+        let d = self.beta_opt.delta(g, cfg.beta_lr, &cfg.adam);
+        self.beta = (self.beta - d).clamp(0.0, cfg.beta_max);
+    }
+}
+
+/// The calls of a layout that holds its own working storage ([`Full`],
+/// [`Head`](super::Head)): the `*_lent` calls with nothing lent.
+impl<const O: usize, const H: usize, const A: usize, L> Trainer<O, H, A, L>
+where
+    L: Layout<O, H, A, Lent = (), Own = Work<O, H, A, L>>,
+{
     /// The policy and normalisation the last update started from: the
     /// behaviour policy whose trust region it kept (an independent checker
     /// compares it with the current one). Equal to the current pair after a
@@ -148,8 +478,7 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
         (&Policy<O, H, A>, &ObsNorm<O>),
         (&Policy<O, H, A>, &ObsNorm<O>),
     ) {
-        let old = self.old_policy.view(&self.policy, &mut self.grad_policy);
-        ((old, &self.old_norm), (&self.policy, &self.norm))
+        pair(&mut self.own, &self.policy, &self.norm)
     }
 
     /// Goes back to the policy, normalisation and value function the last
@@ -157,9 +486,7 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
     /// check refuses the update. β and the optimisers' moments keep what
     /// the update did.
     pub fn revert(&mut self) {
-        self.old_policy.restore(&mut self.policy);
-        self.norm = self.old_norm;
-        self.old_value.restore(&mut self.value);
+        self.revert_lent(&mut ());
     }
 
     /// Moves the policy halfway back to the one the last update started
@@ -168,7 +495,7 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
     /// the update's segment (the adaptation round's cumulative bound,
     /// `adapt::Total`). Whatever it yields must be checked again.
     pub fn halve_towards_previous(&mut self) {
-        self.old_policy.lerp_back(&mut self.policy, 0.5);
+        self.halve_towards_previous_lent(&mut ());
     }
 
     /// A policy-sized buffer the trainer leaves idle between updates (the
@@ -177,12 +504,12 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
     /// without more RAM, such as the factory policy the adaptation round
     /// checks drift against.
     pub fn spare_policy(&mut self) -> &mut Policy<O, H, A> {
-        &mut self.grad_policy
+        &mut self.own.grad_policy
     }
 
     /// What [`Trainer::spare_policy`] holds.
     pub fn spare(&self) -> &Policy<O, H, A> {
-        &self.grad_policy
+        &self.own.grad_policy
     }
 
     /// One update on `batch` with the serial backend, keeping the current
@@ -236,7 +563,9 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
     /// [`UpdateError`] when the configuration or the batch is unusable or
     /// the maths leaves the finite range; the policy, its normalisation,
     /// the value function and β are then exactly as before the call (Adam
-    /// moments keep the contributions of steps that completed).
+    /// moments keep the contributions of steps that completed; a layout
+    /// without V_old keeps the value function's steps instead:
+    /// [`Trainer::revert_lent`]).
     pub fn update_with_norm<R: RngCore + ?Sized, B: Backend<O, H, A>>(
         &mut self,
         batch: &mut [Transition<O, A>],
@@ -245,235 +574,74 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
         rng: &mut R,
         backend: &mut B,
     ) -> Result<UpdateReport, UpdateError> {
-        cfg.validate()?;
-        if batch.is_empty() {
-            return Err(UpdateError::EmptyBatch);
-        }
-        for (i, t) in batch.iter().enumerate() {
-            let finite = t.obs.iter().chain(&t.action).all(|x| x.is_finite())
-                && t.advantage.is_finite()
-                && t.ret.is_finite()
-                && t.value.is_finite();
-            if !finite {
-                return Err(UpdateError::NonFiniteInput { index: i });
-            }
-        }
-        self.old_policy.save(&self.policy);
-        self.old_value.save(&self.value);
-        self.old_norm = self.norm;
-        let (beta0, beta_opt0) = (self.beta, self.beta_opt);
-        let result = self.run(batch, cfg, next_norm, rng, backend);
-        if result.is_err() {
-            self.old_policy.restore(&mut self.policy);
-            self.old_value.restore(&mut self.value);
-            self.norm = self.old_norm;
-            self.beta = beta0;
-            self.beta_opt = beta_opt0;
-        }
-        result
+        self.update_lent(&mut (), batch, cfg, next_norm, rng, backend)
     }
+}
 
-    fn run<R: RngCore + ?Sized, B: Backend<O, H, A>>(
-        &mut self,
-        batch: &mut [Transition<O, A>],
-        cfg: &Config,
-        next_norm: &ObsNorm<O>,
-        rng: &mut R,
-        backend: &mut B,
-    ) -> Result<UpdateReport, UpdateError> {
-        // The policy is still π_old (and the normalisation its own) here.
-        let old_ls = self.policy.log_std;
-        // π_old's distribution at every state, from its own parameters and
-        // normalisation, so the guarantee is relative to the policy that
-        // acted.
-        backend.old_outputs(&self.policy, &self.old_norm, batch);
-        for t in batch.iter() {
-            if !(t.old_out.iter().all(|x| x.is_finite()) && t.old_logp.is_finite()) {
-                return Err(UpdateError::NonFiniteOutput);
-            }
-        }
-        let (mut input, mut input_old) = (InputBound::EMPTY, InputBound::EMPTY);
-        for t in batch.iter() {
-            input_old.add(&self.old_norm.apply(&t.obs));
-            input.add(&next_norm.apply(&t.obs));
-        }
-        let mut chk = Check {
-            old_log_std: old_ls,
-            delta_old: trust::forward_error(&self.policy.net, &input_old),
-            input,
-            input_old,
-            last_t: None,
-        };
-        // Move both networks to the new normalisation.
-        self.norm = *next_norm;
-        carry_over_learned(&self.old_norm, &self.norm, &mut self.policy.net);
-        carry_over_learned(&self.old_norm, &self.norm, &mut self.value);
+/// π_old (rebuilt in the gradient buffer when the layout keeps part of
+/// it) with its normalisation, and the current pair.
+#[allow(clippy::type_complexity)]
+fn pair<'a, const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>>(
+    w: &'a mut Work<O, H, A, L>,
+    policy: &'a Policy<O, H, A>,
+    norm: &'a ObsNorm<O>,
+) -> (
+    (&'a Policy<O, H, A>, &'a ObsNorm<O>),
+    (&'a Policy<O, H, A>, &'a ObsNorm<O>),
+) {
+    let old = w.old_policy.view(policy, &mut w.grad_policy);
+    ((old, &w.old_norm), (policy, norm))
+}
 
-        let mut rep = UpdateReport::default();
-        let (mut sum_pl, mut sum_vl, mut sum_ent, mut sum_gn) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
-        let (mut clipped, mut seen) = (0u64, 0u64);
-        let mut fixup_steps_left = cfg.max_fixup_steps;
-        // The batch statistics of the current policy, when a fixup phase
-        // has just measured them without moving it.
-        let mut measured = None;
-
-        for epoch in 0..cfg.epochs {
-            rng::shuffle(rng, batch);
-            for mb in batch.chunks(cfg.minibatch) {
-                let (adv_mean, adv_scale) = if cfg.norm_adv {
-                    adv_moments(mb)
-                } else {
-                    (0.0, 1.0)
-                };
-                let c = Coeffs {
-                    algo: cfg.algo,
-                    beta: if cfg.algo == Algo::PpoClip {
-                        0.0
-                    } else {
-                        self.beta
-                    },
-                    vf_coef: cfg.vf_coef,
-                    vf_clip: cfg.vf_clip,
-                    ent_coef: cfg.ent_coef,
-                    clip_ratio: cfg.clip_ratio,
-                    adv_mean,
-                    adv_scale,
-                };
-                self.grad_policy.fill_zero();
-                self.grad_value.fill_zero();
-                let st = backend.primary_grads(
-                    &self.policy,
-                    &self.value,
-                    &self.norm,
-                    &old_ls,
-                    mb,
-                    mb.len(),
-                    &c,
-                    &mut self.grad_policy,
-                    &mut self.grad_value,
-                );
-                let gn = self.apply_grads(cfg, true)?;
-                chk.last_t = None;
-                rep.reverted = false;
-                rep.primary_grad_steps += 1;
-                sum_gn += gn;
-                let inv = 1.0 / st.n.max(1) as f32;
-                sum_pl += st.sum_policy_loss * inv;
-                sum_vl += st.sum_value_loss * inv;
-                sum_ent += st.sum_entropy * inv;
-                clipped += st.clipped as u64;
-                seen += st.n as u64;
-                if matches!(cfg.algo, Algo::Fixpo | Algo::FixpoNoFixup) {
-                    self.beta_step(cfg, st.max_kl);
-                }
-            }
-            measured = None;
-            let last = epoch + 1 == cfg.epochs;
-            if cfg.fixup_enabled() && (last || cfg.fixup_schedule == FixupSchedule::EveryEpoch) {
-                measured = Some(self.fixup(
-                    batch,
-                    cfg,
-                    backend,
-                    &mut rep,
-                    &mut chk,
-                    &mut fixup_steps_left,
-                )?);
-            }
+/// Zeroes what the scope does not train in a policy gradient (and the
+/// log-std's, which a categorical policy does not have).
+fn mask_policy_grad<const O: usize, const H: usize, const A: usize>(
+    scope: TrainScope,
+    kind: PolicyKind,
+    gp: &mut Policy<O, H, A>,
+) {
+    if scope == TrainScope::Head {
+        for k in Mlp::<O, H, A>::HIDDEN_SLICES {
+            gp.net.slice_mut(k).fill(0.0);
         }
-
-        let steps = rep.primary_grad_steps.max(1) as f32;
-        rep.policy_loss = sum_pl / steps;
-        rep.value_loss = sum_vl / steps;
-        rep.entropy = sum_ent / steps;
-        rep.grad_norm = sum_gn / steps;
-        rep.clip_frac = clipped as f32 / seen.max(1) as f32;
-
-        // Final trust-region statistics over the whole batch (the fixup
-        // phase measured exactly these when it ran last).
-        let st = match measured {
-            Some(st) => st,
-            None => self.batch_kl(batch, cfg, backend, &chk),
-        };
-        rep.max_kl = st.max_kl;
-        rep.mean_kl = st.sum_kl / st.n.max(1) as f32;
-        rep.backtrack_t = chk.last_t.unwrap_or(1.0);
-        if cfg.algo == Algo::KlPenalty {
-            // Schulman et al. (2017): halve or double β around the target.
-            if rep.mean_kl < cfg.kl_target / 1.5 {
-                self.beta *= 0.5;
-            } else if rep.mean_kl > cfg.kl_target * 1.5 {
-                self.beta *= 2.0;
-            }
-            self.beta = self.beta.clamp(1e-6, cfg.beta_max);
-        }
-        rep.beta = self.beta;
-        if !(self.policy.all_finite() && self.value.all_finite()) {
-            return Err(UpdateError::Diverged);
-        }
-        Ok(rep)
     }
-
-    /// Clips and applies the accumulated gradients (value too when
-    /// `with_value`); returns the norm before clipping.
-    pub(super) fn apply_grads(
-        &mut self,
-        cfg: &Config,
-        with_value: bool,
-    ) -> Result<f32, UpdateError> {
-        if !with_value {
-            self.grad_value.fill_zero();
-        }
-        if self.scope_in_force() == TrainScope::Head {
-            for k in Mlp::<O, H, A>::HIDDEN_SLICES {
-                self.grad_policy.net.slice_mut(k).fill(0.0);
-            }
-            for k in Value::<O, H>::HIDDEN_SLICES {
-                self.grad_value.slice_mut(k).fill(0.0);
-            }
-        }
-        if self.policy.kind == PolicyKind::Categorical {
-            self.grad_policy.log_std = [0.0; A];
-        }
-        let gn = clip_global_norm(
-            &mut self.grad_policy,
-            &mut self.grad_value,
-            cfg.max_grad_norm,
-        );
-        if !gn.is_finite() {
-            // A NaN or ±∞ entry makes the sum of squares NaN or +∞, and so
-            // do finite entries whose squares overflow: no usable direction
-            // either way (this is the gradient's finiteness check).
-            return Err(UpdateError::NonFiniteGradient);
-        }
-        self.policy_opt
-            .step(&mut self.policy, &self.grad_policy, cfg.lr, &cfg.adam);
-        if with_value {
-            self.value_opt
-                .step(&mut self.value, &self.grad_value, cfg.lr, &cfg.adam);
-        }
-        if self.policy.kind == PolicyKind::Gaussian {
-            let (lo, hi) = LOG_STD_RANGE;
-            self.policy
-                .log_std
-                .iter_mut()
-                .for_each(|l| *l = l.clamp(lo, hi));
-        }
-        if !(self.policy.all_finite() && self.value.all_finite()) {
-            return Err(UpdateError::Diverged);
-        }
-        Ok(gn)
+    if kind == PolicyKind::Categorical {
+        gp.log_std = [0.0; A];
     }
+}
 
-    /// One step of the β controller on L_β = β·(ε_KL − C_β·max KL), then
-    /// the clamp to [0, β_max].
-    pub(super) fn beta_step(&mut self, cfg: &Config, max_kl: f32) {
-        let g = cfg.eps_kl - cfg.c_beta * max_kl;
-        if !g.is_finite() {
-            self.beta = cfg.beta_max;
-            return;
+/// Zeroes what the scope does not train in a value gradient.
+fn mask_value_grad<const O: usize, const H: usize>(scope: TrainScope, gv: &mut Value<O, H>) {
+    if scope == TrainScope::Head {
+        for k in Value::<O, H>::HIDDEN_SLICES {
+            gv.slice_mut(k).fill(0.0);
         }
-        let d = self.beta_opt.delta(g, cfg.beta_lr, &cfg.adam);
-        self.beta = (self.beta - d).clamp(0.0, cfg.beta_max);
+    }
+}
+
+/// A gradient norm that is NaN or +∞ (a NaN or ±∞ entry, or finite
+/// entries whose squares overflow) gives no usable direction: this is the
+/// gradient's finiteness check.
+fn check_norm(gn: f32) -> Result<(), UpdateError> {
+    if gn.is_finite() {
+        Ok(())
+    } else {
+        Err(UpdateError::NonFiniteGradient)
+    }
+}
+
+/// An Adam step of `params`; an optimiser that refuses it (it would have
+/// left a parameter non-finite) makes the update diverge.
+fn step<P, S: Optimiser<P>>(
+    opt: &mut S,
+    params: &mut P,
+    grad: &P,
+    cfg: &Config,
+) -> Result<(), UpdateError> {
+    if opt.step(params, grad, cfg.lr, &cfg.adam) {
+        Ok(())
+    } else {
+        Err(UpdateError::Diverged)
     }
 }
 
