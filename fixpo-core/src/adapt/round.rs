@@ -178,11 +178,10 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
         let old_fp = fingerprint(&learner.trainer.policy, &learner.trainer.norm);
         let mut episode_return = f32::NAN;
         let (env, slot) = (&mut self.env, &mut self.slot);
-        let Rollout { batch, gae, lent } = rollout;
         let update = learner.iterate_lent(
-            lent,
-            batch,
-            gae,
+            &mut rollout.lent,
+            &mut rollout.batch,
+            &mut rollout.gae,
             cfg,
             &mut self.rng,
             &mut Serial,
@@ -195,6 +194,7 @@ impl<E, C, const O: usize> Adapter<E, C, O> {
             },
         )?;
         let trainer = &mut learner.trainer;
+        let Rollout { batch, lent, .. } = rollout;
         let (prev, prev_norm) = trainer.previous_and_current_lent(lent).0;
         let fingerprint_ok = fingerprint(prev, prev_norm) == old_fp;
         let batch = &batch[..];

@@ -209,13 +209,12 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
         rng: &mut R,
         backend: &mut B,
     ) -> Result<UpdateReport, UpdateError> {
-        // The policy is still π_old (and the normalisation its own) here.
+        // The policy is still π_old, and the normalisation its own, here.
         let old_ls = self.policy.log_std;
-        let old_norm = L::work(&mut self.own, lent).old_norm;
         // π_old's distribution at every state, from its own parameters and
         // normalisation, so the guarantee is relative to the policy that
         // acted.
-        backend.old_outputs(&self.policy, &old_norm, batch);
+        backend.old_outputs(&self.policy, &self.norm, batch);
         for t in batch.iter() {
             if !(t.old_out.iter().all(|x| x.is_finite()) && t.old_logp.is_finite()) {
                 return Err(UpdateError::NonFiniteOutput);
@@ -223,7 +222,7 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
         }
         let (mut input, mut input_old) = (InputBound::EMPTY, InputBound::EMPTY);
         for t in batch.iter() {
-            input_old.add(&old_norm.apply(&t.obs));
+            input_old.add(&self.norm.apply(&t.obs));
             input.add(&next_norm.apply(&t.obs));
         }
         let mut chk = Check {
@@ -234,9 +233,9 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
             last_t: None,
         };
         // Move both networks to the new normalisation.
+        carry_over_learned(&self.norm, next_norm, &mut self.policy.net);
+        carry_over_learned(&self.norm, next_norm, &mut self.value);
         self.norm = *next_norm;
-        carry_over_learned(&old_norm, &self.norm, &mut self.policy.net);
-        carry_over_learned(&old_norm, &self.norm, &mut self.value);
 
         let mut rep = UpdateReport::default();
         let (mut sum_pl, mut sum_vl, mut sum_ent, mut sum_gn) = (0.0f32, 0.0f32, 0.0f32, 0.0f32);
@@ -343,7 +342,7 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
         mb: &[Transition<O, A>],
         c: &Coeffs,
     ) -> Result<(MbStats, f32), UpdateError> {
-        let (scope, kind, n) = (self.scope_in_force(), self.policy.kind, mb.len());
+        let (scope, n) = (self.scope_in_force(), mb.len());
         let w = L::work(&mut self.own, lent);
         match L::grads(&mut w.grad_policy, &mut w.grad_value) {
             Grads::Two(gp, gv) => {
@@ -360,44 +359,18 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
                     gp,
                     gv,
                 );
-                mask_policy_grad(scope, kind, gp);
-                mask_value_grad(scope, gv);
-                let gn = clip_global_norm(gp, gv, cfg.max_grad_norm);
-                check_norm(gn)?;
-                step(&mut self.policy_opt, &mut self.policy, gp, cfg)?;
-                step(&mut self.value_opt, &mut self.value, gv, cfg)?;
-                self.finish_step()?;
-                Ok((st, gn))
+                Ok((st, self.apply_grads(lent, cfg, true)?))
             }
             Grads::One(gp, as_value) => {
-                // The value gradient's share of the joint norm first, then
-                // the policy's gradient and step, then the value gradient
-                // again for its step: the numbers of the joint pass.
-                gp.fill_zero();
-                let sv = backend.value_grads(&self.value, &self.norm, mb, n, c, as_value(gp));
-                mask_value_grad(scope, as_value(gp));
-                let value_sq = as_value(gp).sum_sq();
-                gp.fill_zero();
-                let mut st = backend.policy_grads(&self.policy, &self.norm, old_ls, mb, n, c, gp);
-                mask_policy_grad(scope, kind, gp);
-                let gn = libm::sqrtf(gp.sum_sq() + value_sq);
-                check_norm(gn)?;
-                let clip = clip_factor(gn, cfg.max_grad_norm);
-                if let Some(f) = clip {
-                    gp.scale(f);
-                }
-                step(&mut self.policy_opt, &mut self.policy, gp, cfg)?;
-                gp.fill_zero();
-                let gv = as_value(gp);
-                backend.value_grads(&self.value, &self.norm, mb, n, c, gv);
-                mask_value_grad(scope, gv);
-                if let Some(f) = clip {
-                    gv.scale(f);
-                }
-                step(&mut self.value_opt, &mut self.value, gv, cfg)?;
+                let (st, gn) = one_buffer_step::<O, H, A, L, B>(
+                    backend,
+                    (&mut self.policy, &mut self.policy_opt),
+                    (&mut self.value, &mut self.value_opt),
+                    &self.norm,
+                    (gp, as_value),
+                    (scope, old_ls, mb, c, cfg),
+                )?;
                 self.finish_step()?;
-                st.sum_value_loss = sv.sum_value_loss;
-                st.n = sv.n;
                 Ok((st, gn))
             }
         }
@@ -411,16 +384,44 @@ impl<const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>> Trainer
         lent: &mut L::Lent,
         cfg: &Config,
     ) -> Result<f32, UpdateError> {
+        self.apply_grads(lent, cfg, false)
+    }
+
+    /// Clips and applies the accumulated gradients (the value function's
+    /// too when `with_value`, which needs a layout with two buffers);
+    /// returns the norm before clipping. Not inlined: one copy for the
+    /// primary and the fixup steps, and its frame off the kernels'.
+    #[inline(never)]
+    fn apply_grads(
+        &mut self,
+        lent: &mut L::Lent,
+        cfg: &Config,
+        with_value: bool,
+    ) -> Result<f32, UpdateError> {
         let (scope, kind) = (self.scope_in_force(), self.policy.kind);
-        let gp = &mut L::work(&mut self.own, lent).grad_policy;
-        mask_policy_grad(scope, kind, gp);
-        // The norm the joint clip gives with a zero value gradient.
-        let gn = libm::sqrtf(gp.sum_sq());
-        check_norm(gn)?;
-        if let Some(f) = clip_factor(gn, cfg.max_grad_norm) {
-            gp.scale(f);
-        }
-        step(&mut self.policy_opt, &mut self.policy, gp, cfg)?;
+        let w = L::work(&mut self.own, lent);
+        let gn = match L::grads(&mut w.grad_policy, &mut w.grad_value) {
+            Grads::Two(gp, gv) if with_value => {
+                mask_policy_grad(scope, kind, gp);
+                mask_value_grad(scope, gv);
+                let gn = clip_global_norm(gp, gv, cfg.max_grad_norm);
+                check_norm(gn)?;
+                step(&mut self.policy_opt, &mut self.policy, gp, cfg)?;
+                step(&mut self.value_opt, &mut self.value, gv, cfg)?;
+                gn
+            }
+            Grads::Two(gp, _) | Grads::One(gp, _) => {
+                mask_policy_grad(scope, kind, gp);
+                // The norm the joint clip gives with a zero value gradient.
+                let gn = libm::sqrtf(gp.sum_sq());
+                check_norm(gn)?;
+                if let Some(f) = clip_factor(gn, cfg.max_grad_norm) {
+                    gp.scale(f);
+                }
+                step(&mut self.policy_opt, &mut self.policy, gp, cfg)?;
+                gn
+            }
+        };
         self.finish_step()?;
         Ok(gn)
     }
@@ -591,6 +592,55 @@ fn pair<'a, const O: usize, const H: usize, const A: usize, L: Layout<O, H, A>>(
 ) {
     let old = w.old_policy.view(policy, &mut w.grad_policy);
     ((old, &w.old_norm), (policy, norm))
+}
+
+/// A primary step with one gradient buffer (the [`Grads::One`] half of
+/// `Trainer::primary_step`, before the log-std clamp and the finiteness
+/// check): the value gradient's share of the joint norm first, then the
+/// policy's gradient and step, then the value gradient again for its
+/// step: the numbers of the joint pass.
+#[allow(clippy::type_complexity)]
+fn one_buffer_step<const O: usize, const H: usize, const A: usize, L, B>(
+    backend: &mut B,
+    (policy, policy_opt): (&mut Policy<O, H, A>, &mut L::PolicyOpt),
+    (value, value_opt): (&mut Value<O, H>, &mut L::ValueOpt),
+    norm: &ObsNorm<O>,
+    (gp, as_value): (
+        &mut Policy<O, H, A>,
+        fn(&mut Policy<O, H, A>) -> &mut Value<O, H>,
+    ),
+    (scope, old_ls, mb, c, cfg): (TrainScope, &[f32; A], &[Transition<O, A>], &Coeffs, &Config),
+) -> Result<(MbStats, f32), UpdateError>
+where
+    L: Layout<O, H, A>,
+    B: Backend<O, H, A>,
+{
+    let (kind, n) = (policy.kind, mb.len());
+    gp.fill_zero();
+    let sv = backend.value_grads(value, norm, mb, n, c, as_value(gp));
+    mask_value_grad(scope, as_value(gp));
+    let value_sq = as_value(gp).sum_sq();
+    gp.fill_zero();
+    let mut st = backend.policy_grads(policy, norm, old_ls, mb, n, c, gp);
+    mask_policy_grad(scope, kind, gp);
+    let gn = libm::sqrtf(gp.sum_sq() + value_sq);
+    check_norm(gn)?;
+    let clip = clip_factor(gn, cfg.max_grad_norm);
+    if let Some(f) = clip {
+        gp.scale(f);
+    }
+    step(policy_opt, policy, gp, cfg)?;
+    gp.fill_zero();
+    let gv = as_value(gp);
+    backend.value_grads(value, norm, mb, n, c, gv);
+    mask_value_grad(scope, gv);
+    if let Some(f) = clip {
+        gv.scale(f);
+    }
+    step(value_opt, value, gv, cfg)?;
+    st.sum_value_loss = sv.sum_value_loss;
+    st.n = sv.n;
+    Ok((st, gn))
 }
 
 /// Zeroes what the scope does not train in a policy gradient (and the
