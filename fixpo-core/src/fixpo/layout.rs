@@ -19,12 +19,20 @@
 //! zero gradient and zero moments leaves a parameter exactly as it was, so
 //! skipping the hidden layers changes nothing.
 //!
+//! [`Lean`] trains every parameter in the least RAM: the networks and
+//! their Adam moments in 16 bits ([`Adam16`]), no V_old, one gradient
+//! buffer, and its working storage ([`Work`]: π_old and that buffer) lent
+//! by the caller with each call that needs it ([`Layout::Lent`]), so a
+//! device can keep it where other phases keep other things.
+//!
 //! Size: [`Full`] is 10 networks' worth (policy, value, 2×2 Adam moments,
 //! π_old, V_old, 2 gradients); [`Head`] 4 networks' worth (policy, value,
 //! 2 gradients: the kernels fill whole gradients) plus the heads' Adam
-//! state and the kept layers. `Trainer<3, 32, 1>`: 48 832 B and 21 424 B;
-//! `Trainer<3, 64, 1>`: 179 392 B and 75 440 B (the `layout_sizes` test
-//! prints them).
+//! state and the kept layers; [`Lean`] 4 networks' worth in the trainer
+//! (policy, value, their packed moments) and 2 lent. `Trainer<3, 32, 1>`:
+//! 48 832 B and 21 432 B; `Trainer<3, 64, 1>`: 179 392 B and 75 448 B;
+//! `Trainer<3, 64, 1, Lean>` 71 784 B and its `Work` 35 904 B (the
+//! `layout_sizes` test prints them).
 
 use super::TrainScope;
 use crate::PolicyKind;
